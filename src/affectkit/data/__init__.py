@@ -1,0 +1,1 @@
+"""Emotion datasets with their official splits."""

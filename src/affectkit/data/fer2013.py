@@ -1,0 +1,161 @@
+"""FER-2013 (Goodfellow et al. 2013, ICML representation-learning challenge).
+
+Two layouts are read:
+
+* the Kaggle image release: ``root/{train,validation,test}/<class folder>/*.jpg``,
+  where ``train`` = Training, ``validation`` = PublicTest and ``test`` = PrivateTest;
+* the original ``fer2013.csv`` with columns ``emotion, pixels, Usage``.
+
+Both give 48x48 grey ``uint8`` faces and canonical class ids (see
+:mod:`affectkit.expressions`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from affectkit.errors import DataError
+from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
+
+SPLITS = ("train", "validation", "test")
+_CSV_USAGE = {"Training": "train", "PublicTest": "validation", "PrivateTest": "test"}
+
+
+@dataclass
+class FaceArrays:
+    """A split held in memory.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        ``(N, 48, 48)`` ``uint8`` grey faces.
+    labels : np.ndarray
+        ``(N,)`` ``int64`` canonical class ids (index into ``EXPRESSIONS``).
+    names : list[str]
+        ``N`` identifiers (relative file paths, or ``csv:<row>``).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, keep: np.ndarray) -> "FaceArrays":
+        """Return the rows where boolean mask ``keep`` (shape ``(N,)``) is true."""
+        idx = np.flatnonzero(keep)
+        return FaceArrays(self.images[idx], self.labels[idx], [self.names[i] for i in idx])
+
+
+def _read_folder_split(root: Path, split: str) -> FaceArrays:
+    from PIL import Image
+
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir}: FER-2013 split folder not found")
+    images, labels, names = [], [], []
+    for folder, canonical in FER2013_FOLDERS.items():
+        class_dir = split_dir / folder
+        if not class_dir.is_dir():
+            raise DataError(f"{class_dir}: FER-2013 class folder not found")
+        for path in sorted(class_dir.glob("*.jpg")):
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("L").resize((48, 48)), dtype=np.uint8)
+            images.append(arr)
+            labels.append(class_index(canonical))
+            names.append(f"{split}/{folder}/{path.name}")
+    if not images:
+        raise DataError(f"{split_dir}: no images found")
+    return FaceArrays(np.stack(images), np.asarray(labels, dtype=np.int64), names)
+
+
+def _read_csv_split(csv_path: Path, split: str) -> FaceArrays:
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(csv_path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{csv_path}: cannot read FER-2013 CSV ({exc})") from None
+    missing = {"emotion", "pixels", "Usage"} - set(df.columns)
+    if missing:
+        raise DataError(f"{csv_path}: missing columns {sorted(missing)}")
+    usage = df["Usage"].map(_CSV_USAGE)
+    rows = df[usage == split]
+    images = np.stack(
+        [np.asarray(p.split(), dtype=np.uint8).reshape(48, 48) for p in rows["pixels"]]
+    )
+    # The CSV's integer codes follow the same order as EXPRESSIONS.
+    labels = rows["emotion"].to_numpy(dtype=np.int64)
+    if labels.min() < 0 or labels.max() >= len(EXPRESSIONS):
+        raise DataError(f"{csv_path}: emotion codes outside 0..6")
+    return FaceArrays(images, labels, [f"csv:{i}" for i in rows.index])
+
+
+def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> FaceArrays:
+    """Load one FER-2013 split into memory.
+
+    Parameters
+    ----------
+    root : str or Path
+        The image-folder root (holding ``train/``, ``validation/``, ``test/``) or the
+        path of ``fer2013.csv``.
+    split : {"train", "validation", "test"}
+        Official split: Training, PublicTest or PrivateTest.
+    cache : Path, optional
+        Folder for an ``.npz`` cache of the decoded split (decoding 28k JPEGs takes
+        about 20 s). The cache key includes the root path and file count.
+
+    Returns
+    -------
+    FaceArrays
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not an official split.
+    DataError
+        If the root, a split folder or a class folder is missing, or the CSV is malformed.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: FER-2013 not found")
+    if cache is not None and root.is_dir():
+        n_files = sum(1 for _ in (root / split).rglob("*.jpg")) if (root / split).is_dir() else 0
+        key = hashlib.md5(f"{root.resolve()}|{split}|{n_files}".encode()).hexdigest()[:12]
+        cache_file = Path(cache) / f"fer2013-{split}-{key}.npz"
+        if cache_file.exists():
+            z = np.load(cache_file)
+            return FaceArrays(z["images"], z["labels"], list(z["names"]))
+    data = _read_csv_split(root, split) if root.is_file() else _read_folder_split(root, split)
+    if cache is not None and root.is_dir():
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, images=data.images, labels=data.labels, names=np.asarray(data.names))
+        tmp.replace(cache_file)
+    return data
+
+
+def cross_split_duplicates(test: FaceArrays, train: FaceArrays) -> np.ndarray:
+    """Mark test images whose pixels are byte-identical to some training image.
+
+    FER-2013 holds byte-identical images across splits (see ``shared/README.md``);
+    reporting accuracy without them measures generalisation rather than recall.
+
+    Parameters
+    ----------
+    test, train : FaceArrays
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(test),)`` ``bool``, true where the test image also occurs in ``train``.
+    """
+    seen = {hashlib.md5(img.tobytes()).digest() for img in train.images}
+    return np.array([hashlib.md5(img.tobytes()).digest() in seen for img in test.images])

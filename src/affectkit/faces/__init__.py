@@ -1,0 +1,5 @@
+"""Face detection, landmarks and alignment."""
+
+from affectkit.faces.types import Face
+
+__all__ = ["Face"]

@@ -1,0 +1,185 @@
+"""Face detectors: MTCNN (default) and Viola-Jones (OpenCV Haar cascades).
+
+* MTCNN: Zhang et al. 2016, "Joint Face Detection and Alignment using Multi-task
+  Cascaded Convolutional Networks"; the ``facenet-pytorch`` port, whose weights ship
+  in its wheel. Gives boxes, scores and five landmarks.
+* Viola-Jones: Viola & Jones 2001, as used by Ng et al. 2015; OpenCV's
+  ``haarcascade_frontalface_default.xml``, with ``haarcascade_eye.xml`` inside the box
+  for the two eye centres that eye-based alignment needs.
+
+Both take RGB ``uint8`` ``(H, W, 3)`` frames and return one list of
+:class:`~affectkit.faces.types.Face` per frame.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from affectkit.faces.types import Face
+
+
+class FaceDetector(Protocol):
+    """Anything with ``detect_batch(frames) -> list[list[Face]]``."""
+
+    name: str
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]: ...
+
+
+class MTCNNDetector:
+    """MTCNN face detector with five landmarks (Zhang et al. 2016).
+
+    Parameters
+    ----------
+    min_face_size : int
+        Smallest face side searched, pixels. Larger is faster (fewer pyramid levels).
+    thresholds : (float, float, float)
+        P-, R- and O-net score thresholds.
+    min_score : float
+        Faces scoring below this are dropped.
+    device : str
+        Torch device.
+    """
+
+    name = "mtcnn"
+
+    def __init__(
+        self,
+        min_face_size: int = 40,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        min_score: float = 0.9,
+        device: str = "cpu",
+    ):
+        from facenet_pytorch import MTCNN
+
+        self.min_score = min_score
+        self._mtcnn = MTCNN(
+            min_face_size=min_face_size, thresholds=list(thresholds), keep_all=True, device=device
+        )
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Detect faces in RGB ``uint8`` ``(H, W, 3)`` frames.
+
+        Frames of equal size run as one batch through the networks.
+        """
+        import torch
+
+        if not frames:
+            return []
+        same = all(f.shape == frames[0].shape for f in frames)
+        groups = [list(frames)] if same else [[f] for f in frames]
+        out: list[list[Face]] = []
+        with torch.inference_mode():
+            for group in groups:
+                boxes, probs, points = self._mtcnn.detect(np.stack(group), landmarks=True)
+                for b, p, pts in zip(boxes, probs, points):
+                    faces = []
+                    if b is not None:
+                        for box, prob, lm in zip(b, p, pts):
+                            if prob is None or prob < self.min_score:
+                                continue
+                            x1, y1, x2, y2 = box
+                            faces.append(
+                                Face(
+                                    box=np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32),
+                                    score=float(prob),
+                                    landmarks=np.asarray(lm, dtype=np.float32),
+                                )
+                            )
+                    out.append(faces)
+        return out
+
+
+class HaarDetector:
+    """Viola-Jones face detector (OpenCV Haar cascade), as in Ng et al. 2015.
+
+    Eye centres come from OpenCV's eye cascade run in the upper half of each face box;
+    when two eyes are not found, the face has no landmarks and alignment falls back
+    to a square crop of the box.
+
+    Parameters
+    ----------
+    min_face_size : int
+        Smallest face side, pixels.
+    scale_factor : float
+        Pyramid step of ``detectMultiScale``.
+    min_neighbors : int
+        Overlapping detections needed to keep a face (higher = fewer false positives).
+
+    Raises
+    ------
+    RuntimeError
+        If OpenCV ships no Haar cascades (opencv-python-headless 5 dropped them).
+    """
+
+    name = "haar"
+
+    def __init__(self, min_face_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5):
+        import cv2
+
+        root = getattr(getattr(cv2, "data", None), "haarcascades", None)
+        if root is None:
+            raise RuntimeError("this OpenCV build ships no Haar cascades; install opencv-python-headless<5")
+        self._face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
+        self._eye = cv2.CascadeClassifier(root + "haarcascade_eye.xml")
+        if self._face.empty() or self._eye.empty():
+            raise RuntimeError(f"Haar cascades could not be loaded from {root}")
+        self.min_face_size = min_face_size
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+
+    def _eyes(self, grey: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray | None:
+        roi = grey[y : y + h // 2, x : x + w]
+        eyes = self._eye.detectMultiScale(roi, 1.1, 3, minSize=(max(8, w // 8), max(8, w // 8)))
+        if len(eyes) < 2:
+            return None
+        # Keep the two largest, ordered left to right in the image.
+        eyes = sorted(eyes, key=lambda e: -e[2] * e[3])[:2]
+        centres = sorted(((x + ex + ew / 2, y + ey + eh / 2) for ex, ey, ew, eh in eyes))
+        left, right = np.array(centres, dtype=np.float32)
+        if right[0] - left[0] < w * 0.2:  # one eye found twice
+            return None
+        return np.array([left, right])
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Detect faces in RGB ``uint8`` ``(H, W, 3)`` frames."""
+        import cv2
+
+        out = []
+        for frame in frames:
+            grey = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            boxes = self._face.detectMultiScale(
+                grey,
+                scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors,
+                minSize=(self.min_face_size, self.min_face_size),
+            )
+            faces = []
+            for x, y, w, h in boxes:
+                lm = np.full((5, 2), np.nan, dtype=np.float32)
+                eyes = self._eyes(grey, x, y, w, h)
+                if eyes is not None:
+                    lm[:2] = eyes
+                faces.append(Face(np.array([x, y, w, h], dtype=np.float32), 1.0, lm))
+            out.append(faces)
+        return out
+
+
+DETECTORS = ("mtcnn", "haar")
+
+
+def create_detector(name: str, **kwargs) -> FaceDetector:
+    """Build a detector by name (``"mtcnn"`` or ``"haar"``).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+    """
+    if name == "mtcnn":
+        return MTCNNDetector(**kwargs)
+    if name == "haar":
+        return HaarDetector(**kwargs)
+    raise ValueError(f"detector must be one of {DETECTORS}, got {name!r}")

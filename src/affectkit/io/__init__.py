@@ -1,0 +1,1 @@
+"""Decoding media and writing results."""

@@ -1,0 +1,1 @@
+"""Backbones, the multi-task emotion network, model cards and the Recognizer."""

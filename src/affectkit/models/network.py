@@ -1,0 +1,77 @@
+"""The multi-task emotion network: a pretrained backbone with expression and
+valence/arousal heads.
+
+Classes and valence/arousal are learned jointly from one shared embedding, as in
+Vielzeuf et al. 2018 ("An Occam's Razor View on Learning Audiovisual Emotion
+Recognition with Small Training Sets").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from affectkit.expressions import EXPRESSIONS
+from affectkit.models.backbones import create_backbone
+
+
+class EmotionNet(nn.Module):
+    """Backbone + expression head + valence/arousal head.
+
+    The preprocessing that must never mismatch lives inside the module: grey input
+    is resized to ``network_size`` (bilinear), replicated to three channels and
+    normalised with the backbone's ImageNet mean/std.
+
+    Parameters
+    ----------
+    backbone : str
+        Registry name (see :mod:`affectkit.models.backbones`).
+    network_size : int
+        Side in pixels the face is resized to before the backbone.
+    pretrained : bool
+        Start from ImageNet weights (offline-first).
+    dropout : float
+        Dropout before the heads.
+
+    Input
+    -----
+    ``(B, 1, H, W)`` ``float32`` grey faces in ``[0, 1]``.
+
+    Output
+    ------
+    dict with ``logits`` ``(B, 7)`` (class order :data:`~affectkit.expressions.EXPRESSIONS`)
+    and ``va`` ``(B, 2)`` valence and arousal in ``[-1, 1]`` (tanh).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "mobilenet_v2",
+        network_size: int = 80,
+        pretrained: bool = True,
+        dropout: float = 0.2,
+    ):
+        super().__init__()
+        self.backbone_name = backbone
+        self.network_size = network_size
+        self.backbone, dim, spec = create_backbone(backbone, pretrained=pretrained)
+        # Grey replicated to RGB: fold the per-channel normalisation into buffers.
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.dropout = nn.Dropout(dropout)
+        self.expression_head = nn.Linear(dim, len(EXPRESSIONS))
+        self.va_head = nn.Linear(dim, 2)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Resize ``(B, 1, H, W)`` grey ``[0, 1]`` input and normalise it to ``(B, 3, S, S)``."""
+        if x.shape[-1] != self.network_size or x.shape[-2] != self.network_size:
+            x = F.interpolate(x, size=(self.network_size, self.network_size), mode="bilinear", align_corners=False)
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the pooled ``(B, D)`` embedding of grey ``[0, 1]`` faces."""
+        return self.backbone(self.prepare(x))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.dropout(self.embed(x))
+        return {"logits": self.expression_head(z), "va": torch.tanh(self.va_head(z))}

@@ -1,0 +1,173 @@
+"""``Recognizer``: expression probabilities, valence and arousal for face crops.
+
+For people who bring their own faces (as HSEmotion's ``predict_emotions`` does); the
+``analyze`` pipeline uses the same object after detection and alignment.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from affectkit.errors import WeightsError
+from affectkit.expressions import EXPRESSIONS
+from affectkit.io.media import read_image, to_rgb_uint8
+from affectkit.models.card import load_model
+
+BUNDLED = {"default": "default.safetensors"}
+"""Models that ship inside the package (``affectkit/weights``)."""
+
+
+def bundled_path(name: str) -> Path:
+    """Return the path of a bundled model's safetensors file.
+
+    Raises
+    ------
+    WeightsError
+        If ``name`` is not bundled or its file is absent from the installation.
+    """
+    if name not in BUNDLED:
+        raise WeightsError(f"unknown bundled model {name!r}; bundled: {sorted(BUNDLED)}")
+    path = Path(str(resources.files("affectkit") / "weights" / BUNDLED[name]))
+    if not path.is_file():
+        raise WeightsError(f"{path}: bundled model {name!r} is missing from this installation")
+    return path
+
+
+class Recognizer:
+    """Predict expressions and valence/arousal from face crops.
+
+    Parameters
+    ----------
+    model : str or Path
+        A bundled model name (``"default"``) or a ``.safetensors`` file with its
+        model card next to it.
+    device : str
+        Torch device.
+    batch_size : int
+        Faces per forward pass.
+    tta : bool
+        Average predictions over the face and its mirror image (test-time
+        augmentation; doubles model time).
+
+    Attributes
+    ----------
+    card : dict
+        The model card (input size, class order, training data, metrics).
+
+    Raises
+    ------
+    WeightsError
+        If the model cannot be found or loaded.
+    """
+
+    def __init__(self, model: str | Path = "default", device: str = "cpu", batch_size: int = 64, tta: bool = True):
+        path = bundled_path(str(model)) if str(model) in BUNDLED else Path(model)
+        self.net, self.card = load_model(path)
+        self.net.to(device)
+        self.device = device
+        self.batch_size = batch_size
+        self.tta = tta
+        self.face_size = int(self.card["input"]["face_size"])
+        self.classes = tuple(self.card["classes"])
+
+    def preprocess(self, faces: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
+        """Turn crops into the network's input.
+
+        Parameters
+        ----------
+        faces : sequence of np.ndarray, or np.ndarray
+            Crops of any size: each ``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A), ``uint8``
+            or 16-bit; or a stacked ``(N, H, W[, C])`` array.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, 1, S, S)`` ``float32`` grey in ``[0, 1]``, ``S`` the card's face size.
+        """
+        import cv2
+
+        if isinstance(faces, np.ndarray):
+            # (H, W) and (H, W, 1|3|4) are one face; (N, H, W) and (N, H, W, C) are a batch.
+            single = faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 3, 4))
+            faces = [faces] if single else list(faces)
+        out = np.empty((len(faces), 1, self.face_size, self.face_size), dtype=np.float32)
+        for i, face in enumerate(faces):
+            rgb = to_rgb_uint8(face)
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            interp = cv2.INTER_AREA if min(grey.shape) >= self.face_size else cv2.INTER_LINEAR
+            out[i, 0] = cv2.resize(grey, (self.face_size, self.face_size), interpolation=interp) / 255.0
+        return torch.from_numpy(out)
+
+    @torch.inference_mode()
+    def predict_arrays(self, faces: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(probabilities, va)`` for face crops.
+
+        Returns
+        -------
+        probabilities : np.ndarray
+            ``(N, 7)`` ``float32``, rows sum to 1, columns in :data:`EXPRESSIONS` order.
+        va : np.ndarray
+            ``(N, 2)`` ``float32`` valence and arousal in ``[-1, 1]``.
+        """
+        x = self.preprocess(faces)
+        probs, vas = [], []
+        for start in range(0, len(x), self.batch_size):
+            xb = x[start : start + self.batch_size].to(self.device)
+            if self.tta:
+                out = self.net(torch.cat([xb, xb.flip(-1)]))
+                n = len(xb)
+                p = torch.softmax(out["logits"], 1)
+                probs.append(((p[:n] + p[n:]) / 2).cpu())
+                vas.append(((out["va"][:n] + out["va"][n:]) / 2).cpu())
+            else:
+                out = self.net(xb)
+                probs.append(torch.softmax(out["logits"], 1).cpu())
+                vas.append(out["va"].cpu())
+        if not probs:
+            return np.zeros((0, len(EXPRESSIONS)), np.float32), np.zeros((0, 2), np.float32)
+        return torch.cat(probs).numpy(), torch.cat(vas).numpy()
+
+    def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """``(N, 7)`` ``float32`` expression probabilities (see :meth:`predict_arrays`)."""
+        return self.predict_arrays(faces)[0]
+
+    def predict(self, faces: Sequence[np.ndarray | str | Path] | np.ndarray | str | Path) -> pd.DataFrame:
+        """Predict for face crops (arrays or image paths).
+
+        Parameters
+        ----------
+        faces : array, path, or a sequence of them
+            See :meth:`preprocess`; paths are read with :func:`~affectkit.io.media.read_image`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per face: the seven probability columns, ``expression`` (most
+            probable class), ``valence`` and ``arousal`` in ``[-1, 1]``.
+
+        Raises
+        ------
+        InputError
+            If a path cannot be read as an image.
+        """
+        if isinstance(faces, (str, Path)):
+            faces = [faces]
+        if not isinstance(faces, np.ndarray):
+            faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
+        probs, va = self.predict_arrays(faces)
+        return predictions_frame(probs, va)
+
+
+def predictions_frame(probs: np.ndarray, va: np.ndarray) -> pd.DataFrame:
+    """Tabulate ``(N, 7)`` probabilities and ``(N, 2)`` valence/arousal."""
+    df = pd.DataFrame(probs, columns=list(EXPRESSIONS))
+    df["expression"] = [EXPRESSIONS[i] for i in probs.argmax(1)] if len(probs) else []
+    df["valence"] = va[:, 0]
+    df["arousal"] = va[:, 1]
+    return df

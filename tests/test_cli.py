@@ -1,0 +1,68 @@
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from affectkit.cli import app
+from affectkit.table import CORE_COLUMNS
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "json"])
+def test_analyze_writes_each_format(media, untrained_model, tmp_path, suffix):
+    out = tmp_path / f"t.{suffix}"
+    r = runner.invoke(app, ["analyze", str(media / "single_face.mp4"), "-o", str(out), "--every", "12",
+                            "--model", str(untrained_model), "-q"])
+    assert r.exit_code == 0, r.output
+    df = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[suffix](out)
+    assert list(df.columns[: len(CORE_COLUMNS)]) == list(CORE_COLUMNS)
+    assert len(df) == 6
+
+
+def test_plot_and_annotate(media, untrained_model, tmp_path):
+    import av
+
+    out, png, mp4 = tmp_path / "t.csv", tmp_path / "t.png", tmp_path / "a.mp4"
+    r = runner.invoke(app, ["analyze", str(media / "single_face.mp4"), "-o", str(out), "--plot", str(png),
+                            "--annotate", str(mp4), "--model", str(untrained_model)])
+    assert r.exit_code == 0, r.output
+    assert png.stat().st_size > 10_000
+    with av.open(str(mp4)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 72
+
+
+def test_missing_input_is_one_line_and_nonzero(tmp_path, untrained_model):
+    r = runner.invoke(app, ["analyze", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "t.csv"),
+                            "--model", str(untrained_model)])
+    assert r.exit_code != 0
+    assert "nope.mp4: no such file" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_unsupported_output_format(media, tmp_path, untrained_model):
+    r = runner.invoke(app, ["analyze", str(media / "single_face.jpg"), "-o", str(tmp_path / "t.xlsx"),
+                            "--model", str(untrained_model)])
+    assert r.exit_code == 2 and "t.xlsx" in r.output
+
+
+def test_batch_with_bad_file_writes_the_rest_and_exits_1(media, tmp_path, untrained_model):
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"\x00" * 100)
+    out = tmp_path / "t.csv"
+    r = runner.invoke(app, ["analyze", str(bad), str(media / "single_face.jpg"), "-o", str(out),
+                            "--model", str(untrained_model), "-q"])
+    assert r.exit_code == 1
+    assert "bad.avi" in r.output
+    assert len(pd.read_csv(out)) == 1
+
+
+def test_existing_output_survives_a_failed_run(media, tmp_path, untrained_model):
+    out = tmp_path / "t.csv"
+    out.write_text("precious")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"junk")
+    r = runner.invoke(app, ["analyze", str(bad), "-o", str(out), "--model", str(untrained_model), "-q"])
+    assert r.exit_code == 1
+    assert out.read_text() == "precious"

@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from affectkit.expressions import FER2013_FOLDERS
+from affectkit.models.recognizer import Recognizer
+from affectkit.training.augment import augment_faces
+from affectkit.training.multitask import MultitaskConfig, train_multitask
+
+
+@pytest.fixture()
+def tiny_data(tmp_path):
+    """A FER-2013-layout folder and a DiffusionFER-style CSV, 48x48 grey, generated."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fer"
+    for split, n in (("train", 6), ("validation", 2), ("test", 2)):
+        for k, folder in enumerate(FER2013_FOLDERS):
+            d = root / split / folder
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(d / f"{split}_{k}_{i}.jpg")
+    va_dir = tmp_path / "va" / "images"
+    va_dir.mkdir(parents=True)
+    lines = ["subDirectory_filePath,valence,arousal,expression"]
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(va_dir / f"{i}.jpg")
+        lines.append(f"images/{i}.jpg,{rng.uniform(-1, 1):.1f},{rng.uniform(-1, 1):.1f},{i % 7}")
+    (tmp_path / "va" / "sheet.csv").write_text("\n".join(lines) + "\n")
+    return root, tmp_path / "va" / "sheet.csv"
+
+
+def test_train_exports_a_loadable_model_and_resumes(tiny_data, tmp_path, cache):
+    fer, va = tiny_data
+    out = tmp_path / "run"
+    cfg = MultitaskConfig(epochs=1, batch_size=8, va_batch_size=4, network_size=48)
+    path = train_multitask(fer, va, out, cfg, progress=False)
+    rec = Recognizer(path, tta=False)
+    assert rec.card["training"]["config"]["epochs"] == 1
+    assert rec.predict(np.zeros((48, 48), np.uint8)).shape[0] == 1
+    first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert first["global_step"] == 5  # 42 faces // 8 per epoch
+
+    cfg.epochs = 2
+    train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.ckpt
+    second = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert second["global_step"] == 10 and second["epoch"] == first["epoch"] + 1
+
+
+def test_augment_shapes_range_and_flip():
+    x = torch.zeros(8, 1, 48, 48)
+    x[..., :24] = 1.0  # left half bright
+    y = augment_faces(x, 64, max_rotation_deg=0, scale_range=(1, 1), max_shift=0, brightness=0, contrast=0, cutout_p=0,
+                      generator=torch.Generator().manual_seed(0))
+    assert y.shape == (8, 1, 64, 64) and y.min() >= 0 and y.max() <= 1
+    left_bright = y[..., :32].mean((1, 2, 3)) > y[..., 32:].mean((1, 2, 3))
+    assert 0 < left_bright.sum() < 8  # some flipped, some not
