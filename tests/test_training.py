@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -33,21 +31,36 @@ def tiny_data(tmp_path):
     return root, tmp_path / "va" / "sheet.csv"
 
 
-def test_train_exports_a_loadable_model_and_resumes(tiny_data, tmp_path, cache):
+def test_a_stopped_run_resumes_from_its_last_epoch(tiny_data, tmp_path, cache, monkeypatch):
+    import affectkit.training.multitask as mt
+
     fer, va = tiny_data
     out = tmp_path / "run"
-    cfg = MultitaskConfig(epochs=1, batch_size=8, va_batch_size=4, network_size=48)
-    path = train_multitask(fer, va, out, cfg, progress=False)
-    rec = Recognizer(path, tta=False)
-    assert rec.card["training"]["config"]["epochs"] == 1
-    assert rec.predict(np.zeros((48, 48), np.uint8)).shape[0] == 1
-    first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert first["global_step"] == 5  # 42 faces // 8 per epoch
+    cfg = MultitaskConfig(epochs=2, batch_size=8, va_batch_size=4, network_size=48)
+    calls = {"n": 0}
+    real_augment = mt.augment_faces
 
-    cfg.epochs = 2
-    train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.ckpt
-    second = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
-    assert second["global_step"] == 10 and second["epoch"] == first["epoch"] + 1
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 7:  # 5 steps per epoch (42 faces // 8)
+            raise RuntimeError("simulated crash")
+        return real_augment(*args, **kwargs)
+
+    monkeypatch.setattr(mt, "augment_faces", dies_in_epoch_two)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_multitask(fer, va, out, cfg, progress=False)
+    saved = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 5  # the finished first epoch survived
+    assert not (out / "model.safetensors").exists()
+
+    monkeypatch.setattr(mt, "augment_faces", real_augment)
+    path = train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.ckpt
+    final = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["global_step"] == 10
+    rec = Recognizer(path, tta=False)
+    assert rec.card["training"]["config"]["epochs"] == 2
+    assert rec.card["training"]["command"].startswith("affectkit train --fer ")
+    assert rec.predict(np.zeros((48, 48), np.uint8)).shape[0] == 1
 
 
 def test_augment_shapes_range_and_flip():

