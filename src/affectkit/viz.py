@@ -59,7 +59,7 @@ def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6) -> Path
         ax.plot(t, frames["arousal"], color="#ff7f0e", lw=1.8, label="arousal")
         ax.set_ylim(-1.05, 1.05)
         ax.set_xlim(t.min(), max(t.max(), t.min() + 1e-3))
-        ax.set_ylabel("[-1, 1]")
+        ax.set_ylabel("valence, arousal [-1, 1]")
         ax.set_title(Path(str(source)).name)
         ax.legend(loc="upper right", ncols=2, frameon=False)
         ax.tick_params(labelbottom=False)
@@ -139,7 +139,7 @@ def annotate(df: pd.DataFrame, source: str | Path, path: str | Path) -> Path:
             stream.pix_fmt = "yuv420p"
             for frame in iter_frames(source):
                 img = frame.image
-                if stream.width == 0 or not stream.width:
+                if not stream.width:
                     stream.width, stream.height = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2
                 img = _draw(img, by_frame.get(frame.index, rows.iloc[:0]))[: stream.height, : stream.width]
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
