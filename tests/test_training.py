@@ -62,6 +62,17 @@ def test_a_stopped_run_resumes_from_its_last_epoch(tiny_data, tmp_path, cache, m
     assert rec.card["training"]["command"].startswith("affectkit train --fer ")
     assert rec.predict(np.zeros((48, 48), np.uint8)).shape[0] == 1
 
+    # A second stage starts from the exported model and records its lineage.
+    stage2 = MultitaskConfig(epochs=1, batch_size=8, va_batch_size=4, network_size=48, lr=1e-4, init_from=str(path))
+    before = rec.net.expression_head.weight.detach().clone()
+    path2 = train_multitask(fer, va, tmp_path / "stage2", stage2, progress=False)
+    rec2 = Recognizer(path2, tta=False)
+    assert rec2.card["training"]["init_from_training"]["config"]["epochs"] == 2
+    assert "--init-from" in rec2.card["training"]["command"]
+    after = rec2.net.expression_head.weight.detach()
+    # 5 AdamW steps at 1e-4 move a weight by < 1e-3; a fresh head would differ by ~0.03.
+    assert 0 < (after - before).abs().max() < 5e-3
+
 
 def test_augment_shapes_range_and_flip():
     x = torch.zeros(8, 1, 48, 48)

@@ -23,6 +23,12 @@ class Detector(str, Enum):
     haar = "haar"
 
 
+class TTA(str, Enum):
+    none = "none"
+    flip = "flip"
+    multi = "multi"
+
+
 class Crop(str, Enum):
     ng2015 = "ng2015"
     landmark_box = "landmark_box"
@@ -43,7 +49,7 @@ def analyze(
     faces_cropped: bool = typer.Option(False, "--faces-cropped", help="Each image is already a cropped face (FER-2013, CK+)."),
     crop: Crop = typer.Option(Crop.ng2015, "--crop", help="Crop policy for detected faces."),
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
-    tta: bool = typer.Option(True, "--tta/--no-tta", help="Average over the face and its mirror image."),
+    tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot (.png/.pdf/.svg)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
@@ -57,7 +63,7 @@ def analyze(
         check_table_path(output)
         df = run_analyze(
             inputs, every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
-            crop=crop.value, tta=tta, min_face_size=min_face_size, on_error="collect", progress=not quiet,
+            crop=crop.value, tta=tta.value, min_face_size=min_face_size, on_error="collect", progress=not quiet,
         )
         errors = df.attrs.get("errors", [])
         if df.empty:
@@ -105,6 +111,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoints/last.ckpt."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
 ) -> None:
     """Fine-tune an ImageNet backbone on FER-2013 expressions + valence/arousal (the default-model recipe)."""
     from affectkit.training.multitask import MultitaskConfig, train_multitask
@@ -112,6 +119,7 @@ def train(
     cfg = MultitaskConfig(
         backbone=backbone, epochs=epochs, network_size=network_size, batch_size=batch_size,
         lr=lr, seed=seed, max_steps_per_epoch=max_steps_per_epoch,
+        init_from=str(init_from) if init_from else None,
     )
     try:
         path = train_multitask(fer, va_csv, out, cfg, resume=resume)

@@ -42,8 +42,8 @@ class Analyzer:
         Crop policy (see :mod:`affectkit.faces.align`).
     every : int
         Analyse every N-th video frame.
-    tta : bool
-        Mirror test-time augmentation in the recognizer.
+    tta : {"flip", "multi", "none"} or bool
+        Test-time augmentation in the recognizer (see :class:`Recognizer`).
     min_face_size : int
         Smallest face side the detector looks for, pixels.
     batch_frames : int
@@ -65,7 +65,7 @@ class Analyzer:
         model: str | Path = "default",
         crop: str = "ng2015",
         every: int = 1,
-        tta: bool = True,
+        tta: bool | str = "flip",
         min_face_size: int = 40,
         batch_frames: int = 8,
     ):
@@ -150,7 +150,7 @@ def analyze(
     faces_cropped: bool = False,
     model: str | Path = "default",
     crop: str = "ng2015",
-    tta: bool = True,
+    tta: bool | str = "flip",
     min_face_size: int = 40,
     on_error: str = "raise",
     progress: bool = False,
@@ -171,8 +171,9 @@ def analyze(
         ``"default"`` (bundled) or a ``.safetensors`` file with its model card.
     crop : {"ng2015", "landmark_box", "box"}
         How detected faces are cropped (see :mod:`affectkit.faces.align`).
-    tta : bool
-        Average over the face and its mirror image.
+    tta : {"flip", "multi", "none"} or bool
+        Test-time augmentation: mirror averaging (default), mirror plus zooms and
+        shifts (10 passes), or none.
     min_face_size : int
         Smallest face the detector looks for, pixels.
     on_error : {"raise", "collect"}

