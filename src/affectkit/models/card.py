@@ -37,7 +37,7 @@ def write_json_atomic(path: str | Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = None) -> Path:
+def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = None, face_size: int = 48) -> Path:
     """Save ``net`` as ``path`` (safetensors) plus its model card ``path.json``.
 
     Parameters
@@ -47,6 +47,8 @@ def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = Non
         Destination ``.safetensors`` file; written atomically.
     recipe : dict, optional
         Training config and data description, stored under ``"training"``.
+    face_size : int
+        Side, pixels, of the grey face crops the model was trained on (FER-2013: 48).
 
     Returns
     -------
@@ -69,7 +71,7 @@ def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = Non
             "network_size": net.network_size,
         },
         "input": {
-            "face_size": 48,
+            "face_size": int(face_size),
             "channels": "grey",
             "range": [0.0, 1.0],
             "resize": "area to face_size, then bilinear to network_size inside the network",

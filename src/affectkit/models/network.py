@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from affectkit.expressions import EXPRESSIONS
-from affectkit.models.backbones import create_backbone
+from affectkit.models.backbones import create_backbone, to_network_input
 
 
 class EmotionNet(nn.Module):
@@ -31,12 +30,15 @@ class EmotionNet(nn.Module):
         Side in pixels the face is resized to before the backbone.
     pretrained : bool
         Start from ImageNet weights (offline-first).
+    weights : str, optional
+        Local ImageNet weights file (see :func:`~affectkit.models.backbones.pretrained_state`).
     dropout : float
         Dropout before the heads.
 
     Input
     -----
-    ``(B, 1, H, W)`` ``float32`` grey faces in ``[0, 1]``.
+    ``(B, 1, H, W)`` grey (replicated to RGB) or ``(B, 3, H, W)`` RGB ``float32``
+    faces in ``[0, 1]``.
 
     Output
     ------
@@ -50,28 +52,31 @@ class EmotionNet(nn.Module):
         network_size: int = 80,
         pretrained: bool = True,
         dropout: float = 0.2,
+        weights: str | None = None,
     ):
         super().__init__()
         self.backbone_name = backbone
         self.network_size = network_size
-        self.backbone, dim, spec = create_backbone(backbone, pretrained=pretrained)
+        self.backbone, dim, spec = create_backbone(backbone, pretrained=pretrained, weights=weights)
         # Grey replicated to RGB: fold the per-channel normalisation into buffers.
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(spec.preprocess.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.preprocess.std).view(1, 3, 1, 1), persistent=False)
         self.dropout = nn.Dropout(dropout)
         self.expression_head = nn.Linear(dim, len(EXPRESSIONS))
         self.va_head = nn.Linear(dim, 2)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Resize ``(B, 1, H, W)`` grey ``[0, 1]`` input and normalise it to ``(B, 3, S, S)``."""
-        if x.shape[-1] != self.network_size or x.shape[-2] != self.network_size:
-            x = F.interpolate(x, size=(self.network_size, self.network_size), mode="bilinear", align_corners=False)
-        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        """Resize ``(B, 1|3, H, W)`` ``[0, 1]`` input and normalise it to ``(B, 3, S, S)``."""
+        return to_network_input(x, self.network_size, self.mean, self.std)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Return the pooled ``(B, D)`` embedding of grey ``[0, 1]`` faces."""
         return self.backbone(self.prepare(x))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.dropout(self.embed(x))
+    def heads(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Apply dropout and both heads to a ``(B, D)`` embedding (see ``forward``)."""
+        z = self.dropout(z)
         return {"logits": self.expression_head(z), "va": torch.tanh(self.va_head(z))}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.heads(self.embed(x))
