@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from affectkit.errors import DataError
 from affectkit.expressions import AFFECTNET_CODES, class_index
+
+if TYPE_CHECKING:
+    from affectkit.data.faceset import FaceSet
 
 REQUIRED_COLUMNS = ("subDirectory_filePath", "valence", "arousal", "expression")
 
@@ -112,3 +116,42 @@ def load_affectnet_csv(
         dtype=np.int64,
     )
     return AffectArrays(np.stack(images), labels, va, list(df["subDirectory_filePath"]))
+
+
+def load_affectnet_faceset(
+    csv_path: str | Path, split: str = "all", size: int = 48, grey: bool = True
+) -> FaceSet:
+    """Load an AffectNet-style CSV (e.g. DiffusionFER) as a :class:`~affectkit.data.faceset.FaceSet`.
+
+    Wraps :func:`load_affectnet_csv` (AffectNet: Mollahosseini et al. 2017; DiffusionFER
+    uses its columns and codes).
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        The CSV; image paths are relative to its folder.
+    split : {"all", "train", "test"}
+        ``test`` is the md5-mod-5 held-out split (see :func:`is_heldout`).
+    size : int
+        Side in pixels of the returned square faces (area resampling).
+    grey : bool
+        Grey ``(N, S, S)`` instead of RGB ``(N, S, S, 3)`` ``uint8`` images.
+
+    Returns
+    -------
+    FaceSet
+        Canonical class ids (-1 for codes without a basic class), valence/arousal
+        ``(N, 2)`` ``float32`` in [-1, 1], subjects ``""``, names the CSV's paths.
+
+    Raises
+    ------
+    DataError
+        If ``split`` is unknown, or the CSV or an image is missing or malformed.
+    """
+    from affectkit.data.faceset import FaceSet
+
+    if split not in ("all", "train", "test"):
+        raise DataError(f"{csv_path}: AffectNet-style CSV splits are ('all', 'train', 'test'), not {split!r}")
+    data = load_affectnet_csv(csv_path, split, size=size, grey=grey)
+    meta = {"dataset": "affectnet_csv", "root": str(csv_path), "split": split, "n_no_basic_class": int((data.labels < 0).sum())}
+    return FaceSet(data.images, data.labels, data.va, [""] * len(data), data.names, meta)

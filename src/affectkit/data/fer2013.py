@@ -15,11 +15,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from affectkit.errors import DataError
 from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
+
+if TYPE_CHECKING:
+    from affectkit.data.faceset import FaceSet
 
 SPLITS = ("train", "validation", "test")
 _CSV_USAGE = {"Training": "train", "PublicTest": "validation", "PrivateTest": "test"}
@@ -159,3 +163,77 @@ def cross_split_duplicates(test: FaceArrays, train: FaceArrays) -> np.ndarray:
     """
     seen = {hashlib.md5(img.tobytes()).digest() for img in train.images}
     return np.array([hashlib.md5(img.tobytes()).digest() in seen for img in test.images])
+
+
+def load_fer2013_faceset(
+    root: str | Path,
+    split: str = "all",
+    *,
+    size: int = 48,
+    grey: bool = True,
+    dedup: bool = False,
+    cache: Path | None = None,
+) -> FaceSet:
+    """Load FER-2013 (Goodfellow et al. 2013) as a :class:`~affectkit.data.faceset.FaceSet`.
+
+    Parameters
+    ----------
+    root : str or Path
+        The image-folder root or ``fer2013.csv`` (see :func:`load_fer2013`).
+    split : {"all", "train", "validation", "test"}
+        Official split (Training, PublicTest, PrivateTest); ``"all"`` concatenates
+        them in that order.
+    size : int
+        Side in pixels; the native 48x48 faces are resized with area (``BOX``)
+        resampling when ``size != 48``.
+    grey : bool
+        Grey ``(N, S, S)`` ``uint8``; else the grey face repeated into
+        ``(N, S, S, 3)`` ``uint8`` RGB.
+    dedup : bool
+        Drop faces whose pixels are byte-identical to a face of an earlier split
+        (order train < validation < test), using :func:`cross_split_duplicates`.
+        Deduplicating ``validation`` or ``test`` decodes ``train`` too (about 20 s
+        for the folder layout without ``cache``).
+    cache : Path, optional
+        ``.npz`` cache folder for decoded folder-layout splits (see :func:`load_fer2013`).
+
+    Returns
+    -------
+    FaceSet
+        Canonical class ids; no valence/arousal; subjects ``""``. ``meta`` holds
+        ``dropped_duplicates`` (per split) when ``dedup``.
+
+    Raises
+    ------
+    DataError
+        If ``split`` is not one of the above, or the data are missing or malformed.
+    """
+    from affectkit.data.faceset import FaceSet
+    from affectkit.data.generic import fit_face, stack_faces
+
+    if split not in ("all", *SPLITS):
+        raise DataError(f"{root}: FER-2013 splits are {('all', *SPLITS)}, not {split!r}")
+    wanted = SPLITS if split == "all" else (split,)
+    last = max(SPLITS.index(s) for s in wanted)
+    loaded = {s: load_fer2013(root, s, cache=cache) for s in SPLITS[: last + 1] if s in wanted or dedup}
+    parts, dropped = [], {}
+    for i, name in enumerate(SPLITS[: last + 1]):
+        if name not in wanted:
+            continue
+        data = loaded[name]
+        if dedup and i > 0:
+            earlier = [loaded[s] for s in SPLITS[:i]]
+            reference = FaceArrays(np.concatenate([e.images for e in earlier]), np.zeros(0, np.int64), [])
+            keep = ~cross_split_duplicates(data, reference)
+            dropped[name] = int((~keep).sum())
+            data = data.subset(keep)
+        parts.append(data)
+    images = np.concatenate([p.images for p in parts])
+    if size != 48 or not grey:
+        images = stack_faces([fit_face(img, size, grey) for img in images], size, grey)
+    _, va = FaceSet.empty_labels(len(images))
+    labels = np.concatenate([p.labels for p in parts]).astype(np.int64)
+    meta = {"dataset": "FER-2013", "root": str(root), "split": split, "dedup": dedup}
+    if dedup:
+        meta["dropped_duplicates"] = dropped
+    return FaceSet(images, labels, va, [""] * len(images), [n for p in parts for n in p.names], meta)

@@ -1,0 +1,123 @@
+"""The one in-memory form every face dataset loader returns, and its torch Dataset.
+
+Loaders (FER-2013, AffectNet-style CSV, RAF-DB, CK+, AFEW-VA, generic folders/CSVs)
+all return a :class:`FaceSet`, so training, feature extraction and evaluation never
+depend on a dataset's file layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class FaceSet:
+    """Face crops with optional expression, valence/arousal and subject labels.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        ``(N, S, S)`` ``uint8`` grey or ``(N, S, S, 3)`` ``uint8`` RGB faces,
+        ``S`` pixels a side.
+    labels : np.ndarray
+        ``(N,)`` ``int64`` canonical class ids (index into
+        :data:`affectkit.expressions.EXPRESSIONS`); ``-1`` where there is no label.
+    va : np.ndarray
+        ``(N, 2)`` ``float32`` valence and arousal in ``[-1, 1]``; ``NaN`` where
+        there is no label.
+    subjects : list[str]
+        ``N`` subject (speaker, actor, clip) ids for subject-independent protocols;
+        ``""`` where unknown.
+    names : list[str]
+        ``N`` identifiers (relative file paths).
+    meta : dict
+        Free-form provenance (dataset name, root, split, licence note).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    va: np.ndarray
+    subjects: list[str]
+    names: list[str]
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        for attr in ("labels", "va", "subjects", "names"):
+            if len(getattr(self, attr)) != n:
+                raise ValueError(f"FaceSet.{attr} has {len(getattr(self, attr))} rows, images has {n}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def has_labels(self) -> bool:
+        """True if at least one face has an expression label."""
+        return bool((self.labels >= 0).any())
+
+    @property
+    def has_va(self) -> bool:
+        """True if at least one face has valence/arousal."""
+        return bool(np.isfinite(self.va).all(1).any())
+
+    def subset(self, index: np.ndarray) -> "FaceSet":
+        """Rows selected by an integer index array or an ``(N,)`` boolean mask."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return FaceSet(
+            self.images[index], self.labels[index], self.va[index],
+            [self.subjects[i] for i in index], [self.names[i] for i in index], dict(self.meta),
+        )
+
+    @classmethod
+    def empty_labels(cls, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, va)`` arrays meaning "no label" for ``n`` faces."""
+        return np.full(n, -1, dtype=np.int64), np.full((n, 2), np.nan, dtype=np.float32)
+
+    @classmethod
+    def concat(cls, parts: list["FaceSet"]) -> "FaceSet":
+        """Concatenate face sets of the same image size and channel count.
+
+        Raises
+        ------
+        ValueError
+            If the image shapes differ or ``parts`` is empty.
+        """
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        shapes = {p.images.shape[1:] for p in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"cannot concatenate face sets of image shapes {sorted(shapes)}")
+        return cls(
+            np.concatenate([p.images for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.va for p in parts]),
+            [s for p in parts for s in p.subjects],
+            [s for p in parts for s in p.names],
+            {"parts": [p.meta for p in parts]},
+        )
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """Torch view of a :class:`FaceSet`.
+
+    Each item is ``(image, label, va)``: ``image`` ``(C, S, S)`` ``uint8`` (``C`` 1
+    or 3), ``label`` ``int64`` scalar (``-1`` = none), ``va`` ``(2,)`` ``float32``
+    (``NaN`` = none).
+    """
+
+    def __init__(self, faces: FaceSet):
+        x = torch.from_numpy(np.ascontiguousarray(faces.images))
+        self.images = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
+        self.labels = torch.from_numpy(faces.labels)
+        self.va = torch.from_numpy(faces.va)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[i], self.labels[i], self.va[i]
