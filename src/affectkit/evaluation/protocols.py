@@ -1,0 +1,306 @@
+"""Evaluation protocols: subject-independent splits, cross-validation with pooled
+predictions, and summaries over training seeds.
+
+Subject-independent evaluation (no person in both training and test data) is the
+standard for facial expression corpora such as CK+ and Oulu-CASIA (Lucey et al. 2010;
+Zhao et al. 2011): k-fold over subjects or leave-one-subject-out (LOSO). A
+cross-dataset or hold-out protocol (train on corpus A, test on corpus B) is the single
+fold ``[(idx_A, idx_B)]`` passed to :func:`cross_validate`.
+
+Scores over several seeds are reported as mean ± sample standard deviation, and the
+seeds' probabilities can be averaged into an ensemble.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from affectkit.evaluation.metrics import classification_report, regression_report
+
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+def subject_kfold(
+    groups: Sequence | np.ndarray, k: int, seed: int = 0, *, labels: Sequence | np.ndarray | None = None
+) -> list[Fold]:
+    """Subject-independent k-fold splits.
+
+    Uses scikit-learn ``GroupKFold(shuffle=True, random_state=seed)``, or, when
+    ``labels`` are given, ``StratifiedGroupKFold`` (folds keep the class mix as far as
+    whole subjects allow). The same ``groups``, ``k`` and ``seed`` always give the same
+    folds.
+
+    Parameters
+    ----------
+    groups : array-like
+        ``(N,)`` subject id of every sample (any hashable dtype).
+    k : int
+        Number of folds, ``2 <= k <= number of subjects``.
+    seed : int
+        Seed of the subject shuffle.
+    labels : array-like, optional
+        ``(N,)`` integer class ids, for stratified folds.
+
+    Returns
+    -------
+    list of (np.ndarray, np.ndarray)
+        ``k`` pairs ``(train_idx, test_idx)`` of int64 sample indices; every index is in
+        exactly one test fold and no subject is on both sides of a fold.
+
+    Raises
+    ------
+    ValueError
+        If ``k < 2``, there are fewer than ``k`` subjects, or ``labels`` has the wrong
+        length.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    groups = np.asarray(groups)
+    n_subjects = len(np.unique(groups))
+    if k < 2 or n_subjects < k:
+        raise ValueError(f"subject_kfold needs 2 <= k <= number of subjects, got k={k} and {n_subjects} subjects")
+    x = np.zeros((len(groups), 1))
+    if labels is None:
+        splits = GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, groups=groups)
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != groups.shape:
+            raise ValueError(f"labels {labels.shape} and groups {groups.shape} differ in shape")
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels, groups)
+    return [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in splits]
+
+
+def leave_one_subject_out(groups: Sequence | np.ndarray) -> list[Fold]:
+    """Leave-one-subject-out splits (scikit-learn ``LeaveOneGroupOut``).
+
+    Parameters
+    ----------
+    groups : array-like
+        ``(N,)`` subject id of every sample.
+
+    Returns
+    -------
+    list of (np.ndarray, np.ndarray)
+        One ``(train_idx, test_idx)`` int64 pair per subject, in sorted subject order;
+        the test side holds exactly that subject's samples.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than two subjects.
+    """
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) < 2:
+        raise ValueError("leave_one_subject_out needs at least two subjects")
+    splits = LeaveOneGroupOut().split(np.zeros((len(groups), 1)), groups=groups)
+    return [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in splits]
+
+
+def _fold_report(out: dict, y: np.ndarray | None, v: np.ndarray | None, n_classes: int | None, class_names) -> dict:
+    """Classification and/or regression report of one set of predictions."""
+    report: dict = {}
+    if y is not None and ("pred" in out or "proba" in out):
+        report.update(classification_report(y, out["pred"], n_classes, class_names=class_names))
+    if v is not None and "va" in out:
+        report.update(regression_report(out["va"], v))
+    return report
+
+
+def cross_validate(
+    fit_predict: Callable[[np.ndarray, np.ndarray], dict],
+    labels: Sequence | np.ndarray | None,
+    groups: Sequence | np.ndarray | None,
+    folds: Sequence[Fold],
+    *,
+    va: np.ndarray | None = None,
+    n_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> dict:
+    """Run every fold, pool the out-of-fold predictions and score folds and pool.
+
+    Parameters
+    ----------
+    fit_predict : callable
+        ``fit_predict(train_idx, test_idx) -> dict`` trains on ``train_idx`` and returns
+        predictions for ``test_idx`` (in that order): ``"pred"`` (``(n_test,)`` int class
+        ids) and/or ``"proba"`` (``(n_test, C)`` float; its argmax is the prediction when
+        ``"pred"`` is absent) and/or ``"va"`` (``(n_test, 2)`` float valence/arousal in
+        [-1, 1]).
+    labels : array-like or None
+        ``(N,)`` int class ids, or None for a valence/arousal-only evaluation.
+    groups : array-like or None
+        ``(N,)`` subject ids; when given, each fold is checked for subject leakage.
+    folds : sequence of (np.ndarray, np.ndarray)
+        ``(train_idx, test_idx)`` pairs, e.g. from :func:`subject_kfold`. One pair
+        ``(idx_A, idx_B)`` is a hold-out / cross-dataset evaluation.
+    va : np.ndarray, optional
+        ``(N, 2)`` float valence/arousal targets.
+    n_classes : int, optional
+        Number of classes; default ``len(class_names)``, else the width of ``"proba"``,
+        else ``max(label, prediction) + 1``.
+    class_names : sequence of str, optional
+        Class names, copied into the classification reports.
+
+    Returns
+    -------
+    dict
+        ``"folds"``: list of per-fold reports; ``"pooled"``: the report of all
+        out-of-fold predictions together (each test index once per fold it is in);
+        ``"summary"``: :func:`summarize_seeds` over the fold reports (mean ± std over
+        folds); ``"oof"``: the pooled arrays ``"index"`` and whichever of ``"pred"``,
+        ``"proba"``, ``"va"`` were returned. Reports are those of
+        :func:`~affectkit.evaluation.metrics.classification_report` and/or
+        :func:`~affectkit.evaluation.metrics.regression_report`, merged.
+
+    Raises
+    ------
+    ValueError
+        If there are no folds, a fold puts a subject on both sides, or ``fit_predict``
+        returns nothing usable or arrays of the wrong length.
+    """
+    if not folds:
+        raise ValueError("cross_validate needs at least one fold")
+    y = None if labels is None else np.asarray(labels)
+    v = None if va is None else np.asarray(va, dtype=np.float64)
+    g = None if groups is None else np.asarray(groups)
+    if n_classes is None and class_names is not None:
+        n_classes = len(class_names)
+    outs, index = [], []
+    for i, (tr, te) in enumerate(folds):
+        tr, te = np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)
+        if g is not None and (shared := set(g[tr].tolist()) & set(g[te].tolist())):
+            raise ValueError(f"fold {i}: subjects {sorted(shared)[:5]} are in both train and test")
+        out = {key: np.asarray(val) for key, val in fit_predict(tr, te).items() if key in ("pred", "proba", "va")}
+        if not out:
+            raise ValueError(f"fold {i}: fit_predict returned none of 'pred', 'proba', 'va'")
+        for key, val in out.items():
+            if len(val) != len(te):
+                raise ValueError(f"fold {i}: {key!r} has {len(val)} rows for {len(te)} test samples")
+        if "pred" not in out and "proba" in out:
+            out["pred"] = out["proba"].argmax(1)
+        outs.append(out)
+        index.append(te)
+    oof = {"index": np.concatenate(index)}
+    for key in ("pred", "proba", "va"):
+        if all(key in o for o in outs):
+            oof[key] = np.concatenate([o[key] for o in outs])
+    if n_classes is None and y is not None:
+        n_classes = oof["proba"].shape[1] if "proba" in oof else int(max(y.max(), oof.get("pred", y).max())) + 1
+    fold_reports = [
+        _fold_report(o, None if y is None else y[te], None if v is None else v[te], n_classes, class_names)
+        for o, te in zip(outs, index)
+    ]
+    idx = oof["index"]
+    pooled = _fold_report(oof, None if y is None else y[idx], None if v is None else v[idx], n_classes, class_names)
+    if not pooled:
+        raise ValueError("cross_validate: no predictions matched the given labels / va targets")
+    return {"folds": fold_reports, "pooled": pooled, "summary": summarize_seeds(fold_reports), "oof": oof}
+
+
+def _flatten(report: dict, prefix: str = "") -> dict[str, float]:
+    """Scalar numbers of a nested dict, keys joined with "/"; lists, None and bools dropped."""
+    flat: dict[str, float] = {}
+    for key, val in report.items():
+        name = f"{prefix}{key}"
+        if isinstance(val, dict):
+            flat.update(_flatten(val, name + "/"))
+        elif isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, (bool, np.bool_)):
+            flat[name] = float(val)
+    return flat
+
+
+def summarize_seeds(reports: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, dict]:
+    """Mean and standard deviation of every scalar metric over several runs (seeds, folds).
+
+    Parameters
+    ----------
+    reports : sequence of dict
+        Reports such as :func:`~affectkit.evaluation.metrics.classification_report`'s.
+        Nested dicts are flattened with "/" (``"valence/ccc"``); only scalar numbers are
+        summarised (lists such as ``recall``, None and bools are skipped).
+    keys : sequence of str, optional
+        Flattened keys to summarise; default every scalar key, in first-seen order.
+
+    Returns
+    -------
+    dict
+        ``{key: {"mean": float, "std": float, "n": int, "values": list of float}}`` over
+        the reports that have the key. ``std`` is the sample standard deviation
+        (``ddof=1``), NaN when ``n == 1``. A NaN value makes mean and std NaN.
+
+    Raises
+    ------
+    KeyError
+        If a requested key is in none of the reports.
+    """
+    flats = [_flatten(r) for r in reports]
+    if keys is None:
+        keys = list(dict.fromkeys(k for f in flats for k in f))
+    summary = {}
+    for key in keys:
+        values = [f[key] for f in flats if key in f]
+        if not values:
+            raise KeyError(f"summarize_seeds: {key!r} is in none of the reports")
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+        summary[key] = {"mean": float(np.mean(values)), "std": std, "n": len(values), "values": values}
+    return summary
+
+
+def ensemble(probas: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of class-probability arrays, e.g. of models trained with different seeds.
+
+    Parameters
+    ----------
+    probas : sequence of np.ndarray
+        ``M`` arrays of shape ``(N, C)``, float probabilities (rows summing to 1).
+    weights : sequence of float, optional
+        ``M`` non-negative weights, not all 0; normalised to sum to 1. Default equal.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N, C)`` float64 averaged probabilities.
+
+    Raises
+    ------
+    ValueError
+        If ``probas`` is empty, the arrays are not 2-D of one shape, or the weights have
+        the wrong length, are negative or all 0.
+    """
+    if len(probas) == 0:
+        raise ValueError("ensemble needs at least one probability array")
+    arrs = [np.asarray(p, dtype=np.float64) for p in probas]
+    if arrs[0].ndim != 2 or any(a.shape != arrs[0].shape for a in arrs):
+        raise ValueError(f"ensemble needs (N, C) arrays of one shape, got {[a.shape for a in arrs]}")
+    w = np.ones(len(arrs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(arrs),) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"ensemble needs {len(arrs)} non-negative weights, not all 0, got {np.ravel(w).tolist()}")
+    return np.tensordot(w / w.sum(), np.stack(arrs), axes=1)
+
+
+def format_mean_std(summary_entry: dict, scale: float = 100, digits: int = 2) -> str:
+    """Format one :func:`summarize_seeds` entry as ``"68.51 ± 0.42"``.
+
+    Parameters
+    ----------
+    summary_entry : dict
+        With ``"mean"`` and ``"std"`` (floats).
+    scale : float
+        Multiplier, 100 for percentages.
+    digits : int
+        Decimal places.
+
+    Returns
+    -------
+    str
+        ``"mean ± std"``, or just ``"mean"`` when the std is NaN (a single run).
+    """
+    mean, std = summary_entry["mean"] * scale, summary_entry["std"]
+    if std is None or math.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std * scale:.{digits}f}"
