@@ -5,6 +5,7 @@ import torch
 from affectkit.expressions import FER2013_FOLDERS
 from affectkit.models.recognizer import Recognizer
 from affectkit.training.augment import augment_faces
+from affectkit.training.checkpoint_io import load_state
 from affectkit.training.multitask import MultitaskConfig, train_multitask
 
 
@@ -49,13 +50,13 @@ def test_a_stopped_run_resumes_from_its_last_epoch(tiny_data, tmp_path, cache, m
     monkeypatch.setattr(mt, "augment_faces", dies_in_epoch_two)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_multitask(fer, va, out, cfg, progress=False)
-    saved = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    saved = load_state(out / "checkpoints" / "last.safetensors")
     assert saved["global_step"] == 5  # the finished first epoch survived
     assert not (out / "model.safetensors").exists()
 
     monkeypatch.setattr(mt, "augment_faces", real_augment)
-    path = train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.ckpt
-    final = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    path = train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.safetensors
+    final = load_state(out / "checkpoints" / "last.safetensors")
     assert final["global_step"] == 10
     rec = Recognizer(path, tta=False)
     assert rec.card["training"]["config"]["epochs"] == 2

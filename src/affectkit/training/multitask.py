@@ -231,11 +231,11 @@ def train_multitask(
     diffusionfer_csv : str or Path
         DiffusionFER ``dataset_sheet.csv``; only its non-held-out rows are used.
     out_dir : str or Path
-        Run folder: Lightning checkpoints (``checkpoints/last.ckpt``, for resume), the
+        Run folder: safetensors checkpoints (``checkpoints/last.safetensors``, for resume), the
         config, and the exported ``model.safetensors`` + ``model.json``.
     cfg : MultitaskConfig, optional
     resume : bool
-        Continue from ``checkpoints/last.ckpt`` when it exists.
+        Continue from ``checkpoints/last.safetensors`` when it exists.
     progress : bool
         Show Lightning's progress bar.
     command : str
@@ -275,13 +275,18 @@ def train_multitask(
     (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     module = build_module(cfg, len(train_data), train_data)
-    # Saves last.ckpt at the end of every epoch, so a stopped run loses at most one epoch.
+    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO
+
+    # Saves last.safetensors (no pickle) at the end of every epoch, so a stopped run
+    # loses at most one epoch.
     ckpt = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1)
+    ckpt.FILE_EXTENSION = ".safetensors"
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="auto",
         devices=1,
         callbacks=[ckpt],
+        plugins=[SafetensorsCheckpointIO()],
         default_root_dir=out_dir,
         enable_progress_bar=progress,
         log_every_n_steps=20,
@@ -289,7 +294,7 @@ def train_multitask(
         num_sanity_val_steps=0,
         enable_model_summary=False,
     )
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = out_dir / "checkpoints" / "last.safetensors"
     trainer.fit(
         module,
         train_dataloaders=torch.utils.data.DataLoader(train_data, batch_size=None),
