@@ -98,34 +98,212 @@ def analyze(
         raise typer.Exit(1)
 
 
+class Strategy(str, Enum):
+    features = "features"
+    full = "full"
+    staged = "staged"
+    frozen = "frozen"
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        _fail(f"--seeds takes comma-separated integers, got {text!r}")
+
+
+def _parse_pretrain(items: list[str], epochs: Optional[int], steps: Optional[int]) -> list[dict]:
+    options = {k: v for k, v in {"epochs": epochs, "max_steps_per_epoch": steps}.items() if v}
+    stages = []
+    for item in items:
+        spec, _, split = item.rpartition("@")
+        if not spec:
+            _fail(f"--pretrain takes KIND:PATH@SPLIT (e.g. fer2013:data/fer2013@train), got {item!r}")
+        stages.append({"data": spec, "train_split": split, "options": dict(options)})
+    return stages
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        d = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        _fail(f"{path}: cannot read config ({exc.strerror})")
+    except yaml.YAMLError as exc:
+        _fail(f"{path}: not valid YAML ({str(exc).splitlines()[0]})")
+    if not isinstance(d, dict):
+        _fail(f"{path}: a config file holds a mapping of option: value")
+    return d
+
+
 @app.command()
 def train(
-    fer: Path = typer.Option(..., "--fer", help="FER-2013 image-folder root or fer2013.csv."),
-    va_csv: Path = typer.Option(..., "--va-csv", help="AffectNet-style CSV with valence/arousal (DiffusionFER's dataset_sheet.csv)."),
-    out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs, exported model)."),
-    backbone: str = typer.Option("mobilenet_v2", "--backbone"),
-    epochs: int = typer.Option(20, "--epochs", min=1),
-    network_size: int = typer.Option(80, "--network-size", min=32),
-    batch_size: int = typer.Option(128, "--batch-size", min=2),
-    lr: float = typer.Option(1e-3, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(..., "--out", help="Output folder (checkpoints, models, report)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; options given here override it."),
+    data: Optional[str] = typer.Option(None, "--data", help="Training dataset KIND:PATH (fer2013, affectnet_csv, rafdb, ckplus, folder, csv, afew_va)."),
+    strategy: Optional[Strategy] = typer.Option(None, "--strategy", help="features (frozen backbone + classical head), full, staged (head first, then all layers) or frozen fine-tuning. [default: full]"),
+    task: Optional[str] = typer.Option(None, "--task", help="classes, va or multitask. [default: classes]"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split]"),
+    train_split: Optional[str] = typer.Option(None, "--train-split", help="Split(s) to train on, joined with + (FER32: train+validation). [default: train]"),
+    val_split: Optional[str] = typer.Option(None, "--val-split", help="Split to pick the best epoch on; 'none' for none. [default: validation]"),
+    test_split: Optional[str] = typer.Option(None, "--test-split", help="Split to report on. [default: test]"),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="Another dataset KIND:PATH to test on (cross-dataset)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds; the report gives mean ± std and their ensemble. [default: 0]"),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone registry name. [default: mobilenet_v2]"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local ImageNet weights file for the backbone."),
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--random-init", help="Start from ImageNet weights, or from random ones (a control). [default: pretrained]"),
+    head: Optional[str] = typer.Option(None, "--head", help="features strategy: linear, logistic, svm, rf or mlp. [default: logistic]"),
+    tap: Optional[str] = typer.Option(None, "--tap", help="features strategy: penultimate, logits, fc6, fc7, pyramid or a module path. [default: penultimate]"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="features strategy: backbone input side, pixels."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw (cosine), sgd (Ng et al.: momentum 0.9, /10 every --lr-step-epochs) or adam (Jin et al.). [default: adamw]"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    lr_step_epochs: Optional[int] = typer.Option(None, "--lr-step-epochs"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    head_epochs: Optional[int] = typer.Option(None, "--head-epochs", help="staged: epochs with the backbone frozen."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2),
+    network_size: Optional[int] = typer.Option(None, "--network-size", min=32),
+    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, help="Side, pixels, faces are loaded at. [default: 48]"),
+    early_stopping: Optional[int] = typer.Option(None, "--early-stopping", help="Patience in epochs on the validation score."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="Train on a seeded random subset of this many faces."),
+    dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop test faces duplicated from train."),
+    pretrain: List[str] = typer.Option([], "--pretrain", help="Cascade stage KIND:PATH@SPLIT trained first (repeatable, in order)."),
+    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
+    pretrain_steps: Optional[int] = typer.Option(None, "--pretrain-steps", help="Cap on steps per epoch of the --pretrain stages."),
+    tta: Optional[TTA] = typer.Option(None, "--tta", help="Test-time augmentation for the report. [default: flip]"),
+    fer: Optional[Path] = typer.Option(None, "--fer", help="Default-model recipe: FER-2013 root or fer2013.csv (with --va-csv)."),
+    va_csv: Optional[Path] = typer.Option(None, "--va-csv", help="Default-model recipe: DiffusionFER's dataset_sheet.csv."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default-model recipe: the seed."),
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoints/last.ckpt."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Fine-tune an ImageNet backbone on FER-2013 expressions + valence/arousal (the default-model recipe)."""
+    """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
+
+    With --fer and --va-csv it runs the default-model recipe instead (FER-2013 classes
+    jointly with DiffusionFER valence/arousal; affectkit.training.multitask).
+    """
+    if fer is not None or va_csv is not None:
+        _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
+                              max_steps_per_epoch, resume, init_from)
+        return
+    from affectkit.training.experiment import ExperimentConfig, run_experiment
+
+    d = _read_yaml(config) if config else {}
+    given = {
+        "data": data, "strategy": strategy.value if strategy else None, "task": task, "protocol": protocol,
+        "train_split": train_split, "test_split": test_split, "test_data": test_data,
+        "seeds": _parse_seeds(seeds) if seeds else None, "backbone": backbone,
+        "weights": str(weights) if weights else None, "head": head, "tap": tap, "input_size": input_size,
+        "optimizer": optimizer, "lr": lr, "lr_step_epochs": lr_step_epochs, "weight_decay": weight_decay,
+        "head_epochs": head_epochs, "epochs": epochs, "batch_size": batch_size, "network_size": network_size,
+        "face_size": face_size, "early_stopping": early_stopping, "max_train": max_train,
+        "max_steps_per_epoch": max_steps_per_epoch, "tta": tta.value if tta else None,
+        "init_from": str(init_from) if init_from else None,
+        "pretrain": _parse_pretrain(pretrain, pretrain_epochs, pretrain_steps) if pretrain else None,
+        "pretrained": pretrained,
+    }
+    d.update({k: v for k, v in given.items() if v is not None})
+    if val_split is not None:
+        d["val_split"] = None if val_split.lower() in ("none", "") else val_split
+    if dedup:
+        d["dedup"] = True
+    d["out"] = str(out)
+    if not d.get("data"):
+        _fail("--data KIND:PATH is required (or a --config that sets data)")
+    try:
+        cfg = ExperimentConfig.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        _fail(f"{config or 'options'}: {exc}")
+    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    try:
+        report = run_experiment(cfg, progress=not quiet, command=command)
+    except AffectkitError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], out)
+
+
+def _print_headline(rep: dict, out: Path) -> None:
+    parts = [f"{k} {rep[k]:.4f}" for k in ("accuracy", "uar", "macro_f1") if isinstance(rep.get(k), float)]
+    parts += [f"{d} CCC {rep[d]['ccc']:.4f}" for d in ("valence", "arousal") if isinstance(rep.get(d), dict)]
+    typer.echo(", ".join(parts) + f"; report in {out}/report.md")
+
+
+def _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
+                          max_steps_per_epoch, resume, init_from) -> None:
     from affectkit.training.multitask import MultitaskConfig, train_multitask
 
-    cfg = MultitaskConfig(
-        backbone=backbone, epochs=epochs, network_size=network_size, batch_size=batch_size,
-        lr=lr, seed=seed, max_steps_per_epoch=max_steps_per_epoch,
-        init_from=str(init_from) if init_from else None,
-    )
+    if fer is None or va_csv is None:
+        _fail("the default-model recipe needs both --fer and --va-csv")
+    given = {"backbone": backbone, "epochs": epochs, "network_size": network_size, "batch_size": batch_size,
+             "lr": lr, "seed": seed, "max_steps_per_epoch": max_steps_per_epoch,
+             "init_from": str(init_from) if init_from else None}
+    cfg = MultitaskConfig(**{k: v for k, v in given.items() if v is not None})
     try:
         path = train_multitask(fer, va_csv, out, cfg, resume=resume)
     except AffectkitError as exc:
         _fail(str(exc))
     typer.echo(f"exported {path} and {path.with_suffix('.json')}")
+
+
+@app.command()
+def evaluate(
+    model: List[str] = typer.Option(["default"], "--model", help="Bundled name or .safetensors (repeat for seeds: mean ± std and ensemble)."),
+    data: str = typer.Option(..., "--data", help="Dataset KIND:PATH."),
+    split: str = typer.Option("test", "--split", help="Split(s), joined with +."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (report.json, report.md, confusion.png)."),
+    tta: TTA = typer.Option(TTA.flip, "--tta"),
+    face_size: int = typer.Option(48, "--face-size", min=16, help="Side, pixels, faces are loaded at (the model's card face size)."),
+    dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop faces duplicated from earlier splits."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Evaluate models on a labelled dataset (mirrors affectkit.evaluation.evaluate.evaluate_models)."""
+    from affectkit.evaluation.evaluate import evaluate_models
+    from affectkit.evaluation.report import write_report
+    from affectkit.training.experiment import load_splits
+
+    try:
+        faces = load_splits(data, split, size=face_size, dedup=dedup)
+        report = evaluate_models(model, faces, tta=tta.value)
+        report["command"] = "affectkit evaluate " + " ".join(sys.argv[2:])
+        write_report(report, output, title=f"{', '.join(model)} on {data} ({split})")
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], output)
+
+
+@app.command()
+def features(
+    backbone: str = typer.Option(..., "--backbone", help="Backbone registry name."),
+    data: str = typer.Option(..., "--data", help="Dataset KIND:PATH."),
+    output: Path = typer.Option(..., "-o", "--output", help="Embeddings file: .parquet or .npz."),
+    tap: List[str] = typer.Option(["penultimate"], "--tap", help="penultimate, logits, fc6, fc7, pyramid or a module path (repeatable)."),
+    split: str = typer.Option("all", "--split", help="Split(s), joined with +."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Backbone input side, pixels [default: the weights' own]."),
+    face_size: int = typer.Option(48, "--face-size", min=16),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local ImageNet weights file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Write frozen-backbone embeddings of a dataset (mirrors affectkit.training.features.extract_features)."""
+    from affectkit.training.experiment import load_splits
+    from affectkit.training.features import extract_features, save_features
+
+    if output.suffix not in (".parquet", ".npz"):
+        _fail(f"{output}: features are written as .parquet or .npz")
+    try:
+        faces = load_splits(data, split, size=face_size)
+        feats = extract_features(faces, backbone, tap, input_size=input_size, weights=weights, progress=not quiet)
+        save_features(output, faces, feats)
+    except (AffectkitError, KeyError, ValueError) as exc:
+        _fail(str(exc).strip('"'))
+    if not quiet:
+        typer.echo(f"{len(faces)} faces, " + ", ".join(f"{t} {x.shape[1]}-d" for t, x in feats.items()) + f": {output}")
 
 
 def main() -> None:

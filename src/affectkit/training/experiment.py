@@ -1,0 +1,361 @@
+"""One transfer-learning experiment, end to end: data, strategy, protocol, seeds, report.
+
+An experiment trains with one strategy (frozen features + a classical head, or
+full / staged / frozen fine-tuning, optionally after a cascade of pre-training
+stages), evaluates it under one protocol (official split, cross-dataset, k-fold by
+subject, leave-one-subject-out), repeats it over seeds, and reports every seed, the
+mean ± std over seeds and the ensemble of the seeds (mean of their probabilities).
+``affectkit train`` runs exactly this function.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from affectkit.data.faceset import FaceSet
+from affectkit.expressions import EXPRESSIONS
+from affectkit.training.finetune import FinetuneConfig
+
+STRATEGIES = ("features", "full", "staged", "frozen")
+
+
+@dataclass
+class StageConfig:
+    """One pre-training stage of a cascade (Ng et al. 2015: ImageNet -> FER -> target).
+
+    Attributes
+    ----------
+    data : str
+        ``KIND:PATH`` dataset spec (see :func:`affectkit.data.registry.load_dataset`).
+    train_split : str
+        Split(s) trained on, joined with ``+``. For FER-2013, ``train`` is Ng et al.'s
+        FER28 (28,709 faces) and ``train+validation`` their FER32 (32,298 faces).
+    val_split : str or None
+        Split monitored to pick the best epoch.
+    options : dict
+        :class:`~affectkit.training.finetune.FinetuneConfig` fields that differ from
+        the final stage's (e.g. ``epochs``, ``lr``).
+    """
+
+    data: str
+    train_split: str = "train"
+    val_split: str | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines an experiment; ``affectkit train`` options map 1:1.
+
+    Attributes
+    ----------
+    data : str
+        Training dataset, ``KIND:PATH``.
+    out : str
+        Output folder.
+    strategy : {"features", "full", "staged", "frozen"}
+    protocol : str
+        ``split`` (train on ``train_split``, test on ``test_split`` of ``test_data``),
+        ``kfold:K`` (K folds by subject) or ``loso`` (leave one subject out); the
+        last two use ``train_split`` of ``data`` only.
+    train_split, val_split, test_split : str or None
+        Splits, each possibly ``a+b``; None or "" = none.
+    test_data : str or None
+        A different dataset to test on (cross-dataset protocol).
+    seeds : list of int
+    face_size : int
+        Side, pixels, faces are loaded at.
+    dedup : bool
+        FER-2013: drop test/validation faces duplicated from earlier splits.
+    max_train : int or None
+        Train on a seeded random subset of this many faces.
+    head, tap, input_size
+        ``features`` strategy: head kind (:data:`affectkit.training.features.HEADS`;
+        valence/arousal use ridge when the head is ``logistic``), backbone tap and
+        backbone input side in pixels.
+    tta : {"none", "flip", "multi"}
+        Test-time augmentation of fine-tuned models.
+    pretrain : list of StageConfig
+        Cascade stages run before the final fine-tuning, once per seed.
+    train : FinetuneConfig
+        Backbone, task, optimiser and schedule (also used by ``features``: backbone,
+        task, pretrained, weights).
+    """
+
+    data: str
+    out: str
+    strategy: str = "full"
+    protocol: str = "split"
+    train_split: str = "train"
+    val_split: str | None = "validation"
+    test_split: str | None = "test"
+    test_data: str | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    face_size: int = 48
+    dedup: bool = False
+    max_train: int | None = None
+    head: str = "logistic"
+    tap: str = "penultimate"
+    input_size: int | None = None
+    tta: str = "flip"
+    pretrain: list[StageConfig] = field(default_factory=list)
+    train: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if not (self.protocol in ("split", "loso") or self.protocol.startswith("kfold:")):
+            raise ValueError(f"protocol must be split, kfold:K or loso, got {self.protocol!r}")
+        if isinstance(self.train, dict):
+            self.train = FinetuneConfig.from_dict(self.train)
+        self.pretrain = [StageConfig(**s) if isinstance(s, dict) else s for s in self.pretrain]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentConfig":
+        """Build from a dict (e.g. YAML); ``FinetuneConfig`` fields may sit at top level.
+
+        Raises
+        ------
+        ValueError
+            For an option that is neither an experiment nor a training option.
+        """
+        mine = {f.name for f in fields(cls)}
+        train = dict(d.get("train", {}))
+        top = {}
+        for k, v in d.items():
+            if k == "train":
+                continue
+            (top if k in mine else train)[k] = v
+        return cls(**top, train=FinetuneConfig.from_dict(train))
+
+
+def load_splits(spec: str, splits: str | None, *, size: int, dedup: bool = False) -> FaceSet | None:
+    """Load ``a+b`` splits of dataset ``spec`` as one grey :class:`FaceSet` (None for none)."""
+    from affectkit.data.registry import load_dataset
+
+    if not splits:
+        return None
+    parts = [load_dataset(spec, s, size=size, grey=True, dedup=dedup and s != "train") for s in splits.split("+")]
+    return parts[0] if len(parts) == 1 else FaceSet.concat(parts)
+
+
+def score(out: dict, faces: FaceSet) -> dict:
+    """Score predictions against the labels a face set has.
+
+    Parameters
+    ----------
+    out : dict
+        ``proba`` ``(N, 7)`` or ``pred`` ``(N,)`` for classes; ``va`` ``(N, 2)`` in [-1, 1].
+    faces : FaceSet
+
+    Returns
+    -------
+    dict
+        A classification report on the rows with an expression label, merged with a
+        regression report (``valence``/``arousal``) on the rows with valence/arousal.
+    """
+    from affectkit.evaluation.metrics import classification_report, regression_report
+
+    rep: dict = {}
+    lab = faces.labels >= 0
+    pred = out["proba"].argmax(1) if "proba" in out else out.get("pred")
+    if pred is not None and lab.any():
+        rep.update(classification_report(faces.labels[lab], pred[lab], len(EXPRESSIONS), class_names=list(EXPRESSIONS)))
+    has_va = np.isfinite(faces.va).all(1)
+    if "va" in out and has_va.sum() >= 2:
+        rep.update(regression_report(out["va"][has_va], faces.va[has_va]))
+    return rep
+
+
+def _full_proba(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    full = np.zeros((len(proba), len(EXPRESSIONS)), np.float32)
+    full[:, classes] = proba
+    return full
+
+
+class _Runner:
+    """Trains and predicts for one seed; ``fit_predict(train_idx, test_idx)`` per fold."""
+
+    def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool):
+        self.cfg, self.seed, self.pool, self.out_dir, self.progress = cfg, seed, pool, out_dir, progress
+        self.fold = 0
+        self._features = None
+
+    def features(self) -> np.ndarray:
+        from affectkit.paths import cache_dir
+        from affectkit.training.features import extract_features
+
+        if self._features is None:
+            from affectkit.models.backbones import REGISTRY
+
+            t = self.cfg.train
+            # Extract every named tap in the same pass: the cache then serves other taps' experiments.
+            named = REGISTRY[t.backbone].tap_names if t.backbone in REGISTRY else ()
+            taps = list(named) if self.cfg.tap in named else [self.cfg.tap]
+            self._features = extract_features(
+                self.pool, t.backbone, taps, input_size=self.cfg.input_size,
+                pretrained=t.pretrained, weights=t.weights, cache=cache_dir() / "features", progress=self.progress,
+            )[self.cfg.tap]
+        return self._features
+
+    def __call__(self, tr: np.ndarray, te: np.ndarray, val: FaceSet | None = None) -> dict:
+        self.fold += 1
+        if self.cfg.strategy == "features":
+            return self._features_head(tr, te)
+        return self._finetune(tr, te, val)
+
+    def _features_head(self, tr, te) -> dict:
+        from affectkit.training.features import fit_predict_head
+
+        x = self.features()
+        task, out = self.cfg.train.task, {}
+        if task in ("classes", "multitask"):
+            lab = tr[self.pool.labels[tr] >= 0]
+            res = fit_predict_head(self.cfg.head, "classes", x[lab], self.pool.labels[lab], x[te], self.seed)
+            out["pred"] = res["pred"]
+            if "proba" in res:
+                out["proba"] = _full_proba(res["proba"], res["classes"])
+        if task in ("va", "multitask"):
+            has = tr[np.isfinite(self.pool.va[tr]).all(1)]
+            # Logistic regression cannot regress: its linear counterpart (ridge) does.
+            kind = "linear" if self.cfg.head == "logistic" else self.cfg.head
+            out["va"] = fit_predict_head(kind, "va", x[has], self.pool.va[has], x[te], self.seed)["va"]
+        return out
+
+    def _finetune(self, tr, te, val) -> dict:
+        from affectkit.models.recognizer import Recognizer
+        from affectkit.training.finetune import finetune
+
+        run_dir = self.out_dir / (f"fold_{self.fold}" if self.cfg.protocol != "split" else "model")
+        train_cfg = FinetuneConfig(**{**asdict(self.cfg.train), "strategy": self.cfg.strategy, "seed": self.seed})
+        init = cascade(self.cfg.pretrain, train_cfg, self.out_dir / "pretrain", size=self.cfg.face_size,
+                       progress=self.progress) if self.cfg.pretrain and self.fold == 1 else None
+        if init is not None:
+            self._init = init
+        if self.cfg.pretrain:
+            train_cfg.init_from = str(self._init)
+        model = finetune(self.pool.subset(tr), run_dir, train_cfg, val=val, progress=self.progress)
+        proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
+        return {"proba": proba, "va": va, "model": str(model)}
+
+
+def cascade(stages: list[StageConfig], final: FinetuneConfig, out_dir: str | Path, *, size: int = 48,
+            progress: bool = False) -> Path:
+    """Run pre-training stages in order, each starting from the previous model.
+
+    The first stage starts from ``final``'s ImageNet backbone (or its ``init_from``);
+    each stage uses ``final``'s options overridden by its own ``options``.
+
+    Returns
+    -------
+    Path
+        The last stage's exported model, to pass as ``init_from`` to the target stage.
+
+    Raises
+    ------
+    DataError
+        If a stage's dataset is missing.
+    """
+    from affectkit.training.finetune import finetune
+
+    init = final.init_from
+    path = None
+    for i, stage in enumerate(stages, 1):
+        cfg = FinetuneConfig(**{**asdict(final), "strategy": "full", "init_from": init, **stage.options})
+        train = load_splits(stage.data, stage.train_split, size=size)
+        val = load_splits(stage.data, stage.val_split, size=size)
+        path = finetune(train, Path(out_dir) / f"stage_{i}", cfg, val=val, progress=progress,
+                        recipe={"cascade_stage": asdict(stage)})
+        init = str(path)
+    return path
+
+
+def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: str = "") -> dict:
+    """Run an experiment over all seeds and write its report into ``cfg.out``.
+
+    Returns
+    -------
+    dict
+        ``seeds`` (per-seed reports), ``summary`` (mean ± std over seeds, see
+        :func:`~affectkit.evaluation.protocols.summarize_seeds`), ``ensemble`` (the
+        report of the seeds' mean probabilities and valence/arousal, for more than one
+        seed), ``config`` and ``command``. Also written as ``report.json``,
+        ``report.md`` and ``confusion.png`` in ``cfg.out``.
+
+    Raises
+    ------
+    DataError
+        Missing or malformed dataset.
+    WeightsError
+        No pretrained weights for the backbone.
+    ValueError
+        Inconsistent options (e.g. a subject protocol on data without subjects).
+    """
+    from affectkit.evaluation.protocols import (
+        cross_validate, ensemble, leave_one_subject_out, subject_kfold, summarize_seeds,
+    )
+    from affectkit.evaluation.report import write_report
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
+    train = load_splits(cfg.data, cfg.train_split, size=cfg.face_size)
+    if train is None:
+        raise ValueError("train_split is empty")
+    if cfg.protocol == "split":
+        test = load_splits(cfg.test_data or cfg.data, cfg.test_split, size=cfg.face_size, dedup=cfg.dedup)
+        if test is None:
+            raise ValueError("the split protocol needs a test split")
+        val = load_splits(cfg.data, cfg.val_split, size=cfg.face_size) if cfg.strategy != "features" else None
+    else:
+        test, val = None, None
+        if not any(train.subjects):
+            raise ValueError(f"{cfg.data}: protocol {cfg.protocol} needs subject ids, and this dataset has none")
+
+    per_seed, outputs = [], []
+    for seed in cfg.seeds:
+        rng = np.random.default_rng(seed)
+        keep = np.arange(len(train))
+        if cfg.max_train and len(train) > cfg.max_train:
+            keep = np.sort(rng.choice(len(train), cfg.max_train, replace=False))
+        if cfg.protocol == "split":
+            # One pool for every seed, so frozen features are extracted (and cached) once.
+            pool = FaceSet.concat([train, test])
+            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress)
+            res = runner(keep, np.arange(len(train), len(pool)), val)
+            rep = score(res, test)
+            outputs.append(res)
+        else:
+            tr_set = train.subset(keep)
+            runner = _Runner(cfg, seed, tr_set, out / f"seed_{seed}", progress)
+            groups = np.asarray(tr_set.subjects)
+            folds = (leave_one_subject_out(groups) if cfg.protocol == "loso"
+                     else subject_kfold(groups, int(cfg.protocol.split(":")[1]), seed=seed))
+            labels = tr_set.labels if (tr_set.labels >= 0).all() and cfg.train.task != "va" else None
+            va = tr_set.va if np.isfinite(tr_set.va).all() and cfg.train.task != "classes" else None
+            cv = cross_validate(lambda a, b: runner(a, b), labels, groups, folds, va=va,
+                                n_classes=len(EXPRESSIONS), class_names=list(EXPRESSIONS))
+            rep = {**cv["pooled"], "folds": cv["summary"]}
+            order = np.argsort(cv["oof"]["index"])
+            outputs.append({k: v[order] for k, v in cv["oof"].items() if k in ("proba", "pred", "va")})
+            test = tr_set.subset(cv["oof"]["index"][order])
+        per_seed.append({"seed": seed, **rep})
+
+    report = {"config": asdict(cfg), "command": command, "seeds": per_seed,
+              "summary": summarize_seeds([{k: v for k, v in r.items() if k != "seed"} for r in per_seed])}
+    if len(outputs) > 1:
+        ens = {}
+        if all("proba" in o for o in outputs):
+            ens["proba"] = ensemble([o["proba"] for o in outputs])
+        if all("va" in o for o in outputs):
+            ens["va"] = np.mean([o["va"] for o in outputs], axis=0)
+        if ens:
+            report["ensemble"] = score(ens, test)
+    # The headline is the seed ensemble when there are several seeds, else the one seed.
+    report["pooled"] = report.get("ensemble") or per_seed[0]
+    write_report(report, out, title=f"{cfg.strategy} {cfg.train.backbone} on {cfg.data} ({cfg.protocol})")
+    return report
