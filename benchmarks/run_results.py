@@ -1,0 +1,168 @@
+"""Reproduce the seed papers' transfer-learning comparisons and write docs/results.md.
+
+Every row is one ``affectkit train`` command over three seeds; the command, run from
+the repository root, reproduces the row. Finished experiments (``report.json`` in
+their folder) are not re-run, so the script can be stopped and started again.
+
+    python benchmarks/run_results.py            # run what is missing, then write the doc
+    python benchmarks/run_results.py --doc-only # only rewrite docs/results.md
+
+Data: ``$AFFECTKIT_SHARED`` (default ``../shared``), see ``../shared/README.md``.
+CPU only: the budgets (training-set caps, epochs) are sized for a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "runs" / "results"
+DOC = ROOT / "docs" / "results.md"
+SHARED = os.environ.get("AFFECTKIT_SHARED", "../shared")
+FER = f"fer2013:{SHARED}/data/fer2013"
+DFER = f"affectnet_csv:{SHARED}/data/diffusionfer/dataset_sheet.csv"
+SEEDS = "0,1,2"
+
+# Frozen features on FER-2013 (Jin et al. 2019): 5,000 training faces per seed, PrivateTest.
+_JIN = f"--data {FER} --strategy features --head logistic --input-size 96 --max-train 5000 --seeds {SEEDS}"
+# Fine-tuning on DiffusionFER (train = non-held-out rows, test = the md5-mod-5 held-out split).
+_DFER = (f"--data {DFER} --train-split train --val-split none --test-split test --epochs 8 --batch-size 32 "
+         f"--network-size 80 --lr 1e-3 --seeds {SEEDS}")
+# The FER-2013 stage of a cascade: one epoch capped at 150 steps of 32 faces.
+_STAGE = "--pretrain-epochs 1 --pretrain-steps 150"
+
+EXPERIMENTS = [
+    # group, name, what, arguments
+    ("jin", "jin_mnv2_penultimate", "MobileNetV2, pooled penultimate (1280-d)", f"{_JIN} --backbone mobilenet_v2 --tap penultimate"),
+    ("jin", "jin_mnv2_logits", "MobileNetV2, ImageNet output (1000-d)", f"{_JIN} --backbone mobilenet_v2 --tap logits"),
+    ("jin", "jin_mnv2_pyramid", "MobileNetV2, pyramid of 3 stages (1408-d)", f"{_JIN} --backbone mobilenet_v2 --tap pyramid"),
+    ("jin", "jin_lite0_penultimate", "EfficientNet-Lite0, pooled penultimate (1280-d)", f"{_JIN} --backbone efficientnet_lite0 --tap penultimate"),
+    ("jin", "jin_lite0_logits", "EfficientNet-Lite0, ImageNet output (1000-d)", f"{_JIN} --backbone efficientnet_lite0 --tap logits"),
+    ("jin", "jin_lite0_pyramid", "EfficientNet-Lite0, pyramid of 3 stages (1432-d)", f"{_JIN} --backbone efficientnet_lite0 --tap pyramid"),
+    ("jin", "jin_mnv2_random", "MobileNetV2 with random weights, penultimate (control)", f"{_JIN} --backbone mobilenet_v2 --tap penultimate --random-init"),
+    ("cross", "cross_fer_to_dfer", "MobileNetV2 penultimate + logistic, trained on FER-2013, tested on DiffusionFER held-out",
+     f"{_JIN} --backbone mobilenet_v2 --tap penultimate --test-data {DFER} --test-split test"),
+    ("finetune", "ft_full", "ImageNet -> DiffusionFER, full fine-tuning, classes", f"{_DFER} --strategy full --task classes"),
+    ("finetune", "ft_staged", "ImageNet -> DiffusionFER, staged (3 head epochs, then all layers at lr/10)", f"{_DFER} --strategy staged --head-epochs 3 --task classes"),
+    ("finetune", "ft_frozen", "ImageNet -> DiffusionFER, frozen backbone (heads only)", f"{_DFER} --strategy frozen --task classes"),
+    ("task", "task_va", "ImageNet -> DiffusionFER, full, valence/arousal only", f"{_DFER} --strategy full --task va"),
+    ("task", "task_multitask", "ImageNet -> DiffusionFER, full, classes + valence/arousal", f"{_DFER} --strategy full --task multitask"),
+    ("cascade", "cascade_fer28", "ImageNet -> FER28 -> DiffusionFER", f"{_DFER} --strategy full --task classes --pretrain {FER}@train {_STAGE}"),
+    ("cascade", "cascade_fer32", "ImageNet -> FER32 -> DiffusionFER", f"{_DFER} --strategy full --task classes --pretrain {FER}@train+validation {_STAGE}"),
+]
+
+GROUPS = {
+    "jin": ("Frozen ImageNet features: backbones and layers (Jin et al. 2019)",
+            "A frozen backbone's tap feeds a logistic-regression head. Train: 5,000 FER-2013 training faces drawn "
+            "per seed; test: FER-2013 PrivateTest (3,589 faces); faces upscaled from 48 to 96 px. Logistic "
+            "regression is deterministic, so the spread over seeds comes from the training subset only. "
+            "Jin et al. compare VGG's 1000-d output with its 4096-d fc6; VGG, AlexNet and the ResNets have no "
+            "ImageNet weights on this offline machine, so the comparison runs on the two backbones that do "
+            "(put their weights in $AFFECTKIT_WEIGHTS_DIR to add them)."),
+    "cross": ("Cross-dataset", "Trained on one dataset, tested on another: FER-2013 (real, grey, 48 px) to DiffusionFER "
+              "(synthetic faces). Expression classes only."),
+    "finetune": ("Fine-tuning strategies (Vielzeuf et al. 2018)",
+                 "MobileNetV2 from ImageNet, fine-tuned for 8 epochs (AdamW, cosine) on DiffusionFER's non-held-out "
+                 "faces with an expression label, tested on its held-out split with mirror TTA. Staged: the heads "
+                 "train alone for 3 epochs, then every layer at a tenth of the learning rate."),
+    "task": ("Classes only against multi-task", "Same recipe as full fine-tuning above; the task changes. CCC on the "
+             "held-out faces' valence and arousal."),
+    "cascade": ("Cascaded fine-tuning (Ng et al. 2015)",
+                "As full fine-tuning above, but first fine-tuned on FER-2013: FER28 is the training split (28,709 faces), "
+                "FER32 adds PublicTest (32,298). The FER stage is one epoch capped at 150 steps of 32 faces "
+                "(4,800 faces) per seed, a CPU budget; Ng et al. train it to convergence."),
+}
+
+
+def run(name: str, args: str) -> None:
+    out = OUT / name
+    if (out / "report.json").exists():
+        print(f"{name}: done already")
+        return
+    cmd = [sys.executable, "-m", "affectkit.cli", "train", *shlex.split(args), "--out", str(out.relative_to(ROOT)), "-q"]
+    print(f"{name}: {' '.join(cmd[3:])}", flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    (out / "wall_s.txt").write_text(f"{time.time() - t0:.0f}\n")
+
+
+def _pm(summary: dict, key: str, scale: float = 100.0) -> str:
+    e = summary.get(key)
+    if not e or e["mean"] is None:
+        return "–"
+    std = e["std"]
+    std_txt = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std * scale:.2f}"
+    return f"{e['mean'] * scale:.2f}{std_txt}"
+
+
+def _ens(rep: dict, key: str, scale: float = 100.0) -> str:
+    ens = rep.get("ensemble") or {}
+    for part in key.split("/"):
+        ens = ens.get(part, {}) if isinstance(ens, dict) else {}
+    return f"{ens * scale:.2f}" if isinstance(ens, (int, float)) else "–"
+
+
+def write_doc() -> None:
+    lines = [
+        "# Transfer-learning results",
+        "",
+        "Written by `python benchmarks/run_results.py` from the reports in `runs/results/`. Every row is "
+        "mean ± std over 3 seeds (0, 1, 2) of one `affectkit train` command, run from the repository root with "
+        "the data of `../shared`; *ens.* is the ensemble of the three seeds (mean of their probabilities). "
+        "Accuracy, UAR (mean per-class recall) and macro-F1 in %; CCC as a fraction. All runs on a 2-core CPU.",
+        "",
+    ]
+    for group, (title, text) in GROUPS.items():
+        rows = [e for e in EXPERIMENTS if e[0] == group]
+        lines += [f"## {title}", "", text, ""]
+        regression = group == "task"
+        head = ["setting", "accuracy", "UAR", "macro-F1", "ens. accuracy"]
+        if regression:
+            head = ["setting", "accuracy", "UAR", "valence CCC", "arousal CCC", "ens. valence CCC", "ens. arousal CCC"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, name, what, _ in rows:
+            path = OUT / name / "report.json"
+            if not path.exists():
+                lines.append(f"| {what} | not run |" + " |" * (len(head) - 2))
+                continue
+            rep = json.loads(path.read_text())
+            s = rep["summary"]
+            if regression:
+                cells = [_pm(s, "accuracy"), _pm(s, "uar"), _pm(s, "valence/ccc", 1), _pm(s, "arousal/ccc", 1),
+                         _ens(rep, "valence/ccc", 1), _ens(rep, "arousal/ccc", 1)]
+            else:
+                cells = [_pm(s, "accuracy"), _pm(s, "uar"), _pm(s, "macro_f1"), _ens(rep, "accuracy")]
+            lines.append(f"| {what} | " + " | ".join(cells) + " |")
+        lines += ["", "Commands:", "", "```"]
+        for _, name, _, args in rows:
+            lines.append(f"affectkit train {args} --out runs/results/{name}")
+        lines += ["```", ""]
+    DOC.parent.mkdir(exist_ok=True)
+    tmp = DOC.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(DOC)
+    print(f"wrote {DOC}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--doc-only", action="store_true")
+    ap.add_argument("--only", nargs="*", help="Run only these experiment names.")
+    a = ap.parse_args()
+    if not a.doc_only:
+        for _, name, _, args in EXPERIMENTS:
+            if not a.only or name in a.only:
+                run(name, args)
+    write_doc()
+
+
+if __name__ == "__main__":
+    main()
