@@ -95,6 +95,13 @@ def test_subject_kfold_and_loso_protocols(faces_csv, tmp_path):
     assert loso["pooled"]["accuracy"] >= 0.9
 
 
+def test_cross_dataset_protocol_tests_on_the_other_dataset(faces_csv, tmp_path):
+    other = _make_csv(tmp_path / "other", n=48, shuffle_labels=True, seed=3)
+    rep = run_experiment(_features_cfg(faces_csv, tmp_path / "x", test_data=f"csv:{other}", head="linear"))
+    assert rep["pooled"]["n"] == 12  # the other dataset's test split, not this one's 24
+    assert rep["pooled"]["accuracy"] < 0.9  # its labels are shuffled
+
+
 def test_subject_protocol_needs_subjects(tmp_path, shared):
     with pytest.raises(ValueError, match="subject"):
         run_experiment(ExperimentConfig(data=f"fer2013:{shared / 'data' / 'fer2013'}", out=str(tmp_path),
@@ -195,9 +202,12 @@ def test_cli_train_evaluate_features(faces_csv, tmp_path):
     model = out / "seed_0" / "model" / "model.safetensors"
     assert model.is_file()
     res = runner.invoke(app, ["evaluate", "--model", str(model), "--model", str(model), "--data", f"csv:{faces_csv}",
-                              "--split", "test", "-o", str(tmp_path / "eval"), "--tta", "none", "-q"])
+                              "--split", "test", "-o", str(tmp_path / "eval"), "--tta", "none", "-q",
+                              "--target-distribution", "0,0,0,0.25,0.75,0,0"])
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "eval" / "report.json").read_text())
+    recall = rep["pooled"]["recall"]
+    assert rep["pooled"]["weighted_accuracy"] == pytest.approx(0.25 * recall[3] + 0.75 * recall[4])
     assert rep["pooled"]["n"] == 24 and len(rep["models"]) == 2
     # Two copies of one model: zero spread, and the ensemble equals the model.
     assert rep["summary"]["accuracy"]["std"] == 0

@@ -51,26 +51,38 @@ def analyze(
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Follow each face across frames (track_id column)."),
+    max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),
+    smooth: float = typer.Option(0.0, "--smooth", min=0, help="Add *_smooth columns: per-track causal exponential moving average with this time constant, seconds (0 = off)."),
+    impute: float = typer.Option(0.0, "--impute", min=0, help="Fill a track's missing frames in gaps up to this many seconds with a moving average of this width, as imputed rows (0 = off)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot (.png/.pdf/.svg)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Analyse media into a per-frame table of expressions, valence and arousal."""
-    from affectkit.io.write import check_table_path, write_table
-    from affectkit.pipeline import analyze as run_analyze
+    """Analyse media into a per-frame table of expressions, valence and arousal.
 
+    The table is written as it is made, so memory does not grow with video length;
+    --plot and --annotate read it back (memory O(rows)).
+    """
+    from affectkit.pipeline import analyze_to_file
+
+    if (smooth or impute) and not track:
+        _fail("--smooth and --impute work per track; drop --no-track")
     try:
-        check_table_path(output)
-        df = run_analyze(
-            inputs, every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
-            crop=crop.value, tta=tta.value, min_face_size=min_face_size, on_error="collect", progress=not quiet,
+        summary = analyze_to_file(
+            inputs, output, every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
+            crop=crop.value, tta=tta.value, min_face_size=min_face_size, track=track, max_gap=max_gap,
+            smooth=smooth, impute=impute, on_error="collect", progress=not quiet,
         )
-        errors = df.attrs.get("errors", [])
-        if df.empty:
+        errors = summary["errors"]
+        if not summary["rows"]:
             for e in errors:
                 typer.echo(f"error: {e}", err=True)
             _fail("no input could be analysed", 1)
-        write_table(df, output)
+        if plot is not None or annotate is not None:
+            from affectkit.table import read_table
+
+            df = read_table(output)
         if plot is not None:
             from affectkit.viz import plot_table
 
@@ -84,10 +96,11 @@ def analyze(
             write_annotated(df, sources[0], annotate)
     except AffectkitError as exc:
         _fail(str(exc))
+    except ValueError as exc:  # an option out of range (e.g. --max-gap inf)
+        _fail(str(exc))
     if not quiet:
-        n_frames = df[["source", "frame"]].drop_duplicates().shape[0]
-        with_face = df.loc[df["face"].notna(), ["source", "frame"]].drop_duplicates().shape[0]
-        typer.echo(f"{len(df)} rows, {n_frames} frames, faces found in {with_face}: {output}")
+        typer.echo(f"{summary['rows']} rows, {summary['frames']} frames, faces found in "
+                   f"{summary['frames_with_face']}: {output}")
         for extra in (plot, annotate):
             if extra is not None:
                 typer.echo(f"wrote {extra}")
@@ -178,6 +191,7 @@ def train(
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
@@ -204,6 +218,7 @@ def train(
         "init_from": str(init_from) if init_from else None,
         "pretrain": _parse_pretrain(pretrain, pretrain_epochs, pretrain_steps) if pretrain else None,
         "pretrained": pretrained,
+        "devices": (int(devices) if devices.isdigit() else devices) if devices else None,
     }
     d.update({k: v for k, v in given.items() if v is not None})
     if val_split is not None:
@@ -260,6 +275,7 @@ def evaluate(
     tta: TTA = typer.Option(TTA.flip, "--tta"),
     face_size: int = typer.Option(48, "--face-size", min=16, help="Side, pixels, faces are loaded at (the model's card face size)."),
     dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop faces duplicated from earlier splits."),
+    target_distribution: Optional[str] = typer.Option(None, "--target-distribution", help="7 comma-separated class shares (anger..neutral) for the weighted accuracy (Vielzeuf et al. 2018)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Evaluate models on a labelled dataset (mirrors affectkit.evaluation.evaluate.evaluate_models)."""
@@ -269,7 +285,8 @@ def evaluate(
 
     try:
         faces = load_splits(data, split, size=face_size, dedup=dedup)
-        report = evaluate_models(model, faces, tta=tta.value)
+        dist = [float(t) for t in target_distribution.split(",")] if target_distribution else None
+        report = evaluate_models(model, faces, tta=tta.value, target_distribution=dist)
         report["command"] = "affectkit evaluate " + " ".join(sys.argv[2:])
         write_report(report, output, title=f"{', '.join(model)} on {data} ({split})")
     except (AffectkitError, ValueError) as exc:

@@ -15,6 +15,7 @@ afew_va         AFEW-VA folder or one clip folder          all
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,69 +30,36 @@ class DatasetKind:
 
     Attributes
     ----------
-    load : Callable
-        ``load(path, split, size=..., grey=...) -> FaceSet``.
+    loader : str
+        ``"module:function"`` of ``load(path, split, size=..., grey=...) -> FaceSet``;
+        imported on use, so listing the kinds imports no loader.
     splits : tuple[str, ...] or None
         The splits; None when they depend on the data (the loader checks them).
     paper : str
         Where the dataset comes from.
     """
 
-    load: Callable[..., FaceSet]
+    loader: str
     splits: tuple[str, ...] | None
     paper: str
 
-
-def _fer2013(path, split, *, size, grey, dedup):
-    from affectkit.data.fer2013 import load_fer2013_faceset
-
-    return load_fer2013_faceset(path, split, size=size, grey=grey, dedup=dedup)
-
-
-def _affectnet_csv(path, split, *, size, grey):
-    from affectkit.data.affectnet_csv import load_affectnet_faceset
-
-    return load_affectnet_faceset(path, split, size=size, grey=grey)
-
-
-def _rafdb(path, split, *, size, grey):
-    from affectkit.data.rafdb import load_rafdb
-
-    return load_rafdb(path, split, size=size, grey=grey)
-
-
-def _ckplus(path, split, *, size, grey):
-    from affectkit.data.ckplus import load_ckplus
-
-    return load_ckplus(path, split, size=size, grey=grey)
-
-
-def _folder(path, split, *, size, grey):
-    from affectkit.data.generic import load_folder
-
-    return load_folder(path, split, size=size, grey=grey)
-
-
-def _csv(path, split, *, size, grey):
-    from affectkit.data.generic import load_csv
-
-    return load_csv(path, split, size=size, grey=grey)
-
-
-def _afew_va(path, split, *, size, grey):
-    from affectkit.data.afew_va import load_afew_va
-
-    return load_afew_va(path, split, size=size, grey=grey)
+    @property
+    def load(self) -> Callable[..., FaceSet]:
+        """The loader function."""
+        module, _, name = self.loader.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 DATASETS: dict[str, DatasetKind] = {
-    "fer2013": DatasetKind(_fer2013, ("all", "train", "validation", "test"), "Goodfellow et al. 2013"),
-    "affectnet_csv": DatasetKind(_affectnet_csv, ("all", "train", "test"), "Mollahosseini et al. 2017 (format)"),
-    "rafdb": DatasetKind(_rafdb, ("all", "train", "test"), "Li et al. 2017"),
-    "ckplus": DatasetKind(_ckplus, ("all",), "Lucey et al. 2010"),
-    "folder": DatasetKind(_folder, None, "-"),
-    "csv": DatasetKind(_csv, None, "-"),
-    "afew_va": DatasetKind(_afew_va, ("all",), "Kossaifi et al. 2017"),
+    "fer2013": DatasetKind("affectkit.data.fer2013:load_fer2013_faceset", ("all", "train", "validation", "test"),
+                           "Goodfellow et al. 2013"),
+    "affectnet_csv": DatasetKind("affectkit.data.affectnet_csv:load_affectnet_faceset", ("all", "train", "test"),
+                                 "Mollahosseini et al. 2017 (format)"),
+    "rafdb": DatasetKind("affectkit.data.rafdb:load_rafdb", ("all", "train", "test"), "Li et al. 2017"),
+    "ckplus": DatasetKind("affectkit.data.ckplus:load_ckplus", ("all",), "Lucey et al. 2010"),
+    "folder": DatasetKind("affectkit.data.generic:load_folder", None, "-"),
+    "csv": DatasetKind("affectkit.data.generic:load_csv", None, "-"),
+    "afew_va": DatasetKind("affectkit.data.afew_va:load_afew_va", ("all",), "Kossaifi et al. 2017"),
 }
 """Dataset kind -> loader, splits and source paper."""
 

@@ -12,7 +12,8 @@ import numpy as np
 from affectkit.data.faceset import FaceSet
 
 
-def evaluate_models(models: Sequence[str | Path], faces: FaceSet, *, tta: str = "flip", batch_size: int = 128) -> dict:
+def evaluate_models(models: Sequence[str | Path], faces: FaceSet, *, tta: str = "flip", batch_size: int = 128,
+                    target_distribution: Sequence[float] | None = None) -> dict:
     """Score one or more exported models on ``faces``.
 
     Parameters
@@ -23,6 +24,9 @@ def evaluate_models(models: Sequence[str | Path], faces: FaceSet, *, tta: str = 
         Faces with expression labels and/or valence/arousal.
     tta : {"none", "flip", "multi"}
         Test-time augmentation (see :class:`~affectkit.models.recognizer.Recognizer`).
+    target_distribution : sequence of 7 floats, optional
+        Class distribution of the target population, for the weighted accuracy of
+        Vielzeuf et al. 2018 (sum over classes of its share times the class recall).
 
     Returns
     -------
@@ -39,7 +43,8 @@ def evaluate_models(models: Sequence[str | Path], faces: FaceSet, *, tta: str = 
     WeightsError
         A model file or its card is missing or does not fit.
     ValueError
-        If ``faces`` is empty or has no labels at all.
+        If ``faces`` is empty or has no labels at all, or ``target_distribution`` is
+        not a distribution over the seven classes.
     """
     from affectkit.evaluation.protocols import ensemble, summarize_seeds
     from affectkit.models.recognizer import Recognizer
@@ -49,16 +54,17 @@ def evaluate_models(models: Sequence[str | Path], faces: FaceSet, *, tta: str = 
         raise ValueError("no faces to evaluate on")
     if not (faces.has_labels or faces.has_va):
         raise ValueError("the evaluation set has neither expression labels nor valence/arousal")
+    dist = None if target_distribution is None else np.asarray(target_distribution, dtype=np.float64)
     reports, outputs = [], []
     for model in models:
         proba, va = Recognizer(model, tta=tta, batch_size=batch_size).predict_arrays(faces.images)
         outputs.append({"proba": proba, "va": va})
-        reports.append({"model": str(model), **score(outputs[-1], faces)})
+        reports.append({"model": str(model), **score(outputs[-1], faces, dist)})
     result = {"models": reports, "data": faces.meta, "tta": tta,
               "summary": summarize_seeds([{k: v for k, v in r.items() if k != "model"} for r in reports])}
     if len(outputs) > 1:
         result["ensemble"] = score(
-            {"proba": ensemble([o["proba"] for o in outputs]), "va": np.mean([o["va"] for o in outputs], 0)}, faces
+            {"proba": ensemble([o["proba"] for o in outputs]), "va": np.mean([o["va"] for o in outputs], 0)}, faces, dist
         )
     result["pooled"] = result.get("ensemble") or reports[0]
     return result

@@ -137,3 +137,34 @@ def load_model(weights: str | Path) -> tuple[EmotionNet, dict]:
     except (RuntimeError, OSError) as exc:
         raise WeightsError(f"{weights}: weights do not fit {arch['backbone']} ({str(exc)[:200]})") from None
     return net.eval(), card
+
+
+def load_for_finetuning(weights: str | Path, backbone: str, network_size: int) -> EmotionNet:
+    """Load an exported model as the starting point of further training (a cascade stage).
+
+    Parameters
+    ----------
+    weights : str or Path
+        Exported ``.safetensors`` with its card.
+    backbone : str
+        The backbone the new stage expects; it must match the model's.
+    network_size : int
+        Face side, pixels, at the backbone input for the new stage.
+
+    Returns
+    -------
+    EmotionNet
+        In train mode.
+
+    Raises
+    ------
+    WeightsError
+        If the model cannot be loaded.
+    ValueError
+        If its backbone differs from ``backbone``.
+    """
+    net, card = load_model(weights)
+    if card["architecture"]["backbone"] != backbone:
+        raise ValueError(f"{weights}: backbone {card['architecture']['backbone']} != {backbone}")
+    net.network_size = network_size
+    return net.train()

@@ -143,7 +143,7 @@ def load_splits(spec: str, splits: str | None, *, size: int, dedup: bool = False
     return parts[0] if len(parts) == 1 else FaceSet.concat(parts)
 
 
-def score(out: dict, faces: FaceSet) -> dict:
+def score(out: dict, faces: FaceSet, target_distribution: np.ndarray | None = None) -> dict:
     """Score predictions against the labels a face set has.
 
     Parameters
@@ -151,6 +151,8 @@ def score(out: dict, faces: FaceSet) -> dict:
     out : dict
         ``proba`` ``(N, 7)`` or ``pred`` ``(N,)`` for classes; ``va`` ``(N, 2)`` in [-1, 1].
     faces : FaceSet
+    target_distribution : np.ndarray, optional
+        ``(7,)`` class distribution for the weighted accuracy of Vielzeuf et al. 2018.
 
     Returns
     -------
@@ -164,7 +166,8 @@ def score(out: dict, faces: FaceSet) -> dict:
     lab = faces.labels >= 0
     pred = out["proba"].argmax(1) if "proba" in out else out.get("pred")
     if pred is not None and lab.any():
-        rep.update(classification_report(faces.labels[lab], pred[lab], len(EXPRESSIONS), class_names=list(EXPRESSIONS)))
+        rep.update(classification_report(faces.labels[lab], pred[lab], len(EXPRESSIONS), class_names=list(EXPRESSIONS),
+                                         target_distribution=target_distribution))
     has_va = np.isfinite(faces.va).all(1)
     if "va" in out and has_va.sum() >= 2:
         rep.update(regression_report(out["va"][has_va], faces.va[has_va]))
@@ -180,8 +183,9 @@ def _full_proba(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
 class _Runner:
     """Trains and predicts for one seed; ``fit_predict(train_idx, test_idx)`` per fold."""
 
-    def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool):
+    def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool, command: str = ""):
         self.cfg, self.seed, self.pool, self.out_dir, self.progress = cfg, seed, pool, out_dir, progress
+        self.command = command
         self.fold = 0
         self._features = None
 
@@ -238,7 +242,8 @@ class _Runner:
             self._init = init
         if self.cfg.pretrain:
             train_cfg.init_from = str(self._init)
-        model = finetune(self.pool.subset(tr), run_dir, train_cfg, val=val, progress=self.progress)
+        model = finetune(self.pool.subset(tr), run_dir, train_cfg, val=val, progress=self.progress,
+                         recipe={"command": self.command, "experiment": self.cfg.out})
         proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
         return {"proba": proba, "va": va, "model": str(model)}
 
@@ -325,13 +330,13 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         if cfg.protocol == "split":
             # One pool for every seed, so frozen features are extracted (and cached) once.
             pool = FaceSet.concat([train, test])
-            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress)
+            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress, command)
             res = runner(keep, np.arange(len(train), len(pool)), val)
             rep = score(res, test)
             outputs.append(res)
         else:
             tr_set = train.subset(keep)
-            runner = _Runner(cfg, seed, tr_set, out / f"seed_{seed}", progress)
+            runner = _Runner(cfg, seed, tr_set, out / f"seed_{seed}", progress, command)
             groups = np.asarray(tr_set.subjects)
             folds = (leave_one_subject_out(groups) if cfg.protocol == "loso"
                      else subject_kfold(groups, int(cfg.protocol.split(":")[1]), seed=seed))

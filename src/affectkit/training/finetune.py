@@ -82,6 +82,8 @@ class FinetuneConfig:
         Cap for quick runs and tests.
     init_from : str or None
         Exported affectkit model to start from (cascaded fine-tuning).
+    devices : int or str
+        Lightning ``devices``: 1, a GPU count (several GPUs train with DDP), or "auto".
     """
 
     backbone: str = "mobilenet_v2"
@@ -106,6 +108,7 @@ class FinetuneConfig:
     seed: int = 0
     max_steps_per_epoch: int | None = None
     init_from: str | None = None
+    devices: int | str = 1
 
     def __post_init__(self) -> None:
         for name, allowed in (("task", TASKS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
@@ -167,11 +170,9 @@ def build_module(cfg: FinetuneConfig, steps_per_epoch: int):
             super().__init__()
             self.cfg = cfg
             if cfg.init_from:
-                from affectkit.models.card import load_model
+                from affectkit.models.card import load_for_finetuning
 
-                self.net, _ = load_model(cfg.init_from)
-                self.net.train()
-                self.net.network_size = cfg.network_size
+                self.net = load_for_finetuning(cfg.init_from, cfg.backbone, cfg.network_size)
                 self.net.dropout.p = cfg.dropout
             else:
                 self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained,
@@ -374,7 +375,7 @@ def finetune(
     if cfg.early_stopping:
         callbacks.append(EarlyStopping(monitor="val/score", mode="max", patience=cfg.early_stopping))
     trainer = L.Trainer(
-        max_epochs=cfg.epochs, accelerator="auto", devices=1, callbacks=callbacks,
+        max_epochs=cfg.epochs, accelerator="auto", devices=cfg.devices, callbacks=callbacks,
         plugins=[SafetensorsCheckpointIO()], default_root_dir=out_dir, enable_progress_bar=progress,
         log_every_n_steps=10, logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs"),
         num_sanity_val_steps=0, enable_model_summary=False,

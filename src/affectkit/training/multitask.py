@@ -120,13 +120,9 @@ def build_module(cfg: MultitaskConfig, steps_per_epoch: int, train_data: _Paired
             super().__init__()
             self.cfg = cfg
             if cfg.init_from:
-                from affectkit.models.card import load_model
+                from affectkit.models.card import load_for_finetuning
 
-                self.net, card = load_model(cfg.init_from)
-                if card["architecture"]["backbone"] != cfg.backbone:
-                    raise ValueError(f"{cfg.init_from}: backbone {card['architecture']['backbone']} != {cfg.backbone}")
-                self.net.network_size = cfg.network_size
-                self.net.train()
+                self.net = load_for_finetuning(cfg.init_from, cfg.backbone, cfg.network_size)
             else:
                 self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained)
             self.net = self.net.to(memory_format=torch.channels_last)
