@@ -66,3 +66,33 @@ def test_existing_output_survives_a_failed_run(media, tmp_path, untrained_model)
     r = runner.invoke(app, ["analyze", str(bad), "-o", str(out), "--model", str(untrained_model), "-q"])
     assert r.exit_code == 1
     assert out.read_text() == "precious"
+
+
+def test_streamed_output_equals_analyze(media, untrained_model, tmp_path):
+    from affectkit import analyze
+    from affectkit.table import read_table, table_columns
+
+    out = tmp_path / "t.parquet"  # CSV and JSON round trips: tests/test_write.py
+    r = runner.invoke(app, ["analyze", str(media / "single_face.mp4"), "-o", str(out), "--every", "6",
+                            "--smooth", "0.3", "--impute", "0.5", "--model", str(untrained_model)])
+    assert r.exit_code == 0, r.output
+    assert "12 rows, 12 frames" in r.output
+    df = read_table(out)
+    assert list(df.columns) == list(table_columns(smooth=True))
+    expected = analyze(media / "single_face.mp4", model=untrained_model, every=6, smooth=0.3, impute=0.5)
+    pd.testing.assert_frame_equal(df, expected)
+
+
+def test_tracking_options(media, untrained_model, tmp_path):
+    out = tmp_path / "t.csv"
+    r = runner.invoke(app, ["analyze", str(media / "multi_face.jpg"), "-o", str(out), "--no-track",
+                            "--smooth", "1", "--model", str(untrained_model)])
+    assert r.exit_code == 2 and "--no-track" in r.output and not out.exists()
+    r = runner.invoke(app, ["analyze", str(media / "multi_face.jpg"), "-o", str(out), "--max-gap", "-1",
+                            "--model", str(untrained_model)])
+    assert r.exit_code == 2 and "--max-gap" in r.output
+    r = runner.invoke(app, ["analyze", str(media / "multi_face.jpg"), "-o", str(out), "--no-track",
+                            "--model", str(untrained_model), "-q"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert len(df) == 5 and df["track_id"].isna().all() and not df["imputed"].any()

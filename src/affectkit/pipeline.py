@@ -1,10 +1,11 @@
 """``analyze``: the main job, from media paths to the per-frame emotion table.
 
-    media ──► decode ──► detect ──► align ──► recognise ──► table
+    media ──► decode ──► detect ──► align ──► recognise ──► track ──► timeline ──► table
 
-Each stage lives in its own module; this function only strings them together,
-in chunks of frames so that detection and the network run batched while memory
-stays bounded however long a video is.
+Each stage lives in its own module; this one only strings them together, in chunks
+of frames so that detection and the network run batched while memory stays bounded
+however long a video is: :func:`analyze_to_file` (the command line) streams the
+table to disk; :func:`analyze` collects it into a DataFrame.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,21 @@ import pandas as pd
 from affectkit.errors import InputError
 from affectkit.faces.align import CROP_POLICIES, align_face
 from affectkit.faces.detect import DETECTORS, create_detector
+from affectkit.faces.tracking import Tracker
 from affectkit.faces.types import Face
 from affectkit.io.media import Frame, expand_inputs, iter_frames, media_kind, video_frame_count
+from affectkit.io.write import TableWriter, check_table_path
 from affectkit.models.recognizer import Recognizer
-from affectkit.table import face_rows, make_table
+from affectkit.table import face_rows, make_table, table_columns
+from affectkit.timeline import Timeline
 
 
 class Analyzer:
-    """The configured pipeline; build once, call :meth:`run_source` per file.
+    """The configured pipeline; build once, then stream sources through it.
+
+    :meth:`iter_tables` yields the table in chunks of whole frames, so a caller that
+    writes each chunk out (as ``affectkit analyze`` does) holds a bounded number of
+    rows however long a video is; :meth:`run_source` collects one source's rows.
 
     Parameters
     ----------
@@ -48,11 +56,22 @@ class Analyzer:
         Smallest face side the detector looks for, pixels.
     batch_frames : int
         Frames per detection/recognition chunk.
+    track : bool
+        Give faces a ``track_id`` across frames (:class:`~affectkit.faces.tracking.Tracker`).
+    max_gap : float
+        Seconds a face may go undetected and keep its ``track_id``.
+    smooth : float
+        Time constant, seconds, of the per-track smoothing; 0 = off
+        (see :mod:`affectkit.timeline`).
+    impute : float
+        Longest gap, seconds, filled per track with a moving average; 0 = off. A gap
+        longer than ``max_gap`` ends the track, so it is never filled.
 
     Raises
     ------
     ValueError
-        If an option is out of range.
+        If an option is out of range, or ``smooth``/``impute`` are asked for without
+        ``track``.
     WeightsError
         If the model cannot be loaded.
     """
@@ -68,6 +87,10 @@ class Analyzer:
         tta: bool | str = "flip",
         min_face_size: int = 40,
         batch_frames: int = 8,
+        track: bool = True,
+        max_gap: float = 1.0,
+        smooth: float = 0.0,
+        impute: float = 0.0,
     ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -75,14 +98,26 @@ class Analyzer:
             raise ValueError(f"crop must be one of {CROP_POLICIES}, got {crop!r}")
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+        for name, value in (("max_gap", max_gap), ("smooth", smooth), ("impute", impute)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
+        if (smooth or impute) and not track:
+            raise ValueError("smooth and impute work per track; they need track=True")
         self.recognizer = Recognizer(model, tta=tta)
         self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
         self.faces_cropped = faces_cropped
         self.crop = crop
         self.every = every
         self.batch_frames = 256 if faces_cropped else batch_frames
+        self.track = track
+        self.max_gap = max_gap
+        self.smooth = smooth
+        self.impute = impute
+        self.columns = table_columns(smooth=smooth > 0)
         self.timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "model": 0.0}
         self.frames_done = 0
+        self.frames_with_face = 0
+        self.errors: list[str] = []
 
     def _faces(self, chunk: list[Frame]) -> tuple[list[list[Face]], list[np.ndarray]]:
         if self.detector is None:
@@ -99,70 +134,123 @@ class Analyzer:
         self.timings["align"] += time.perf_counter() - t2
         return faces, crops
 
+    def iter_source(self, path: Path, on_frames: Callable[[int], None] | None = None) -> Iterator[list[dict]]:
+        """Analyse one image or video, yielding its rows a few frames at a time.
+
+        Yields
+        ------
+        list of dict
+            Rows of whole frames, in frame order (see :mod:`affectkit.table`).
+
+        Raises
+        ------
+        InputError
+            If the file cannot be read (see :func:`~affectkit.io.media.iter_frames`).
+            A video that breaks off raises after the rows of the frames before the damage.
+        """
+        source = str(path)
+        tracker = Tracker(self.max_gap) if self.track else None
+        timeline = Timeline(self.smooth, self.impute) if (self.smooth or self.impute) else None
+        try:
+            frames = iter_frames(path, self.every)
+            broken: InputError | None = None
+            while broken is None:
+                t = time.perf_counter()
+                chunk: list[Frame] = []
+                try:
+                    for f in frames:
+                        chunk.append(f)
+                        if len(chunk) == self.batch_frames:
+                            break
+                except InputError as exc:  # analyse the frames before the damage, then raise
+                    broken = exc
+                self.timings["decode"] += time.perf_counter() - t
+                if not chunk:
+                    break
+                faces, crops = self._faces(chunk)
+                t = time.perf_counter()
+                probs, va = self.recognizer.predict_arrays(crops)
+                self.timings["model"] += time.perf_counter() - t
+                out: list[dict] = []
+                k = 0
+                for frame, fs in zip(chunk, faces):
+                    n = len(fs)
+                    ids = tracker.update(frame.time_s, np.array([face.box for face in fs]).reshape(n, 4)) if tracker else None
+                    rows = face_rows(source, frame.index, frame.time_s, fs, probs[k : k + n], va[k : k + n], ids)
+                    out += timeline.push(frame.time_s, rows) if timeline else rows
+                    k += n
+                    self.frames_with_face += n > 0
+                self.frames_done += len(chunk)
+                if on_frames:
+                    on_frames(len(chunk))
+                if out:
+                    yield out
+            if broken is not None:
+                raise broken
+        except InputError:
+            if timeline and (rest := timeline.flush()):
+                yield rest  # the frames before the damage are kept
+            raise
+        if timeline and (rest := timeline.flush()):
+            yield rest
+
     def run_source(self, path: Path, on_frames: Callable[[int], None] | None = None) -> list[dict]:
         """Analyse one image or video and return its table rows.
 
         Raises
         ------
         InputError
-            If the file cannot be read (see :func:`~affectkit.io.media.iter_frames`).
-            Its ``partial_rows`` attribute holds the rows of the frames decoded before
-            a video broke off.
+            As :meth:`iter_source`. Its ``partial_rows`` attribute holds the rows of
+            the frames decoded before a video broke off.
         """
         rows: list[dict] = []
         try:
-            self._run(iter_frames(path, self.every), str(path), rows, on_frames)
+            for part in self.iter_source(path, on_frames):
+                rows += part
         except InputError as exc:
-            exc.partial_rows = rows  # frames before the damage are kept
+            exc.partial_rows = rows
             raise
         return rows
 
-    def _run(self, frames, source: str, rows: list[dict], on_frames) -> None:
-        while True:
-            t = time.perf_counter()
-            chunk = []
-            for f in frames:
-                chunk.append(f)
-                if len(chunk) == self.batch_frames:
-                    break
-            self.timings["decode"] += time.perf_counter() - t
-            if not chunk:
-                break
-            faces, crops = self._faces(chunk)
-            t = time.perf_counter()
-            probs, va = self.recognizer.predict_arrays(crops)
-            self.timings["model"] += time.perf_counter() - t
-            k = 0
-            for frame, fs in zip(chunk, faces):
-                n = len(fs)
-                rows += face_rows(source, frame.index, frame.time_s, fs, probs[k : k + n], va[k : k + n])
-                k += n
-            self.frames_done += len(chunk)
-            if on_frames:
-                on_frames(len(chunk))
+    def iter_tables(self, files: Sequence[Path], on_error: str = "raise",
+                    on_frames: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
+        """Analyse files one after another, yielding the table in chunks.
+
+        Parameters
+        ----------
+        files : sequence of Path
+            Media files (see :func:`~affectkit.io.media.expand_inputs`).
+        on_error : {"raise", "collect"}
+            ``collect`` skips an unreadable file (keeping the rows it gave before
+            breaking off) and appends ``"path: problem"`` to :attr:`errors`.
+        on_frames : callable, optional
+            Called with the number of frames analysed after each batch.
+
+        Yields
+        ------
+        pandas.DataFrame
+            Chunks of the table (columns :attr:`columns`, dtypes of
+            :func:`~affectkit.table.make_table`), each holding whole frames.
+
+        Raises
+        ------
+        InputError
+            With ``on_error="raise"``, for the first unreadable file.
+        """
+        if on_error not in ("raise", "collect"):
+            raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+        for path in files:
+            try:
+                for rows in self.iter_source(path, on_frames):
+                    yield make_table(rows, self.columns)
+            except InputError as exc:
+                if on_error == "raise":
+                    raise
+                self.errors.append(str(exc))
 
 
-def analyze(
-    inputs: str | Path | Sequence[str | Path],
-    *,
-    every: int = 1,
-    detector: str = "mtcnn",
-    faces_cropped: bool = False,
-    model: str | Path = "default",
-    crop: str = "ng2015",
-    tta: bool | str = "flip",
-    min_face_size: int = 40,
-    on_error: str = "raise",
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Analyse images, folders and videos into one per-frame emotion table.
-
-    Parameters
-    ----------
-    inputs : path or sequence of paths
-        Any mix of image files, folders (searched recursively) and video files.
-    every : int
-        Analyse every N-th video frame.
+_OPTIONS_DOC = """every : int
+        Analyse every N-th video frame (the others are still decoded).
     detector : {"mtcnn", "haar"}
         MTCNN (Zhang et al. 2016, default) or Viola-Jones Haar cascades (as Ng et al. 2015).
     faces_cropped : bool
@@ -176,17 +264,82 @@ def analyze(
         shifts (10 passes), or none.
     min_face_size : int
         Smallest face the detector looks for, pixels.
+    track : bool
+        Follow faces across frames and give each person a ``track_id`` (SORT-like
+        tracker, Bewley et al. 2016; see :mod:`affectkit.faces.tracking`).
+    max_gap : float
+        Seconds a face may go undetected and keep its ``track_id``.
+    smooth : float
+        Per-track causal exponential moving average with this time constant, seconds,
+        into added ``*_smooth`` columns (raw values kept); 0 = off.
+    impute : float
+        Fill a track's missing frames in gaps of at most this many seconds with a
+        centred moving average of this width (Jin et al. 2019), as rows with
+        ``imputed=True``; 0 = off. Gaps longer than ``max_gap`` end the track and
+        are never filled.
     on_error : {"raise", "collect"}
         ``raise`` stops at the first unreadable file; ``collect`` skips it and lists
-        ``"path: problem"`` strings in ``df.attrs["errors"]``.
+        ``"path: problem"`` strings (in ``df.attrs["errors"]`` / the summary).
     progress : bool
-        Show a progress bar over frames.
+        Show a progress bar over frames."""
+
+
+def _start(inputs, on_error: str, progress: bool, options: dict):
+    from tqdm.auto import tqdm
+
+    if on_error not in ("raise", "collect"):
+        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    files = expand_inputs(list(inputs))
+    analyzer = Analyzer(**options)
+    total = 0
+    if progress:
+        for f in files:
+            try:
+                kind = media_kind(f)
+            except InputError:
+                continue
+            n = video_frame_count(f) if kind == "video" else 1
+            total += math.ceil(n / analyzer.every) if n else 0
+    bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True)
+    return files, analyzer, bar
+
+
+def analyze(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    every: int = 1,
+    detector: str = "mtcnn",
+    faces_cropped: bool = False,
+    model: str | Path = "default",
+    crop: str = "ng2015",
+    tta: bool | str = "flip",
+    min_face_size: int = 40,
+    track: bool = True,
+    max_gap: float = 1.0,
+    smooth: float = 0.0,
+    impute: float = 0.0,
+    on_error: str = "raise",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Analyse images, folders and videos into one per-frame emotion table.
+
+    The table is held in memory (O(rows)); for long videos, :func:`analyze_to_file`
+    streams it to disk instead.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        Any mix of image files, folders (searched recursively) and video files.
+    {options}
 
     Returns
     -------
     pandas.DataFrame
         The table described in :mod:`affectkit.table`: one row per face per frame,
         and one row with empty face fields for a frame without faces.
+        ``df.attrs`` holds ``errors``, ``timings_s`` and ``frames``.
 
     Raises
     ------
@@ -198,40 +351,88 @@ def analyze(
     ValueError
         If an option is out of range.
     """
-    from tqdm.auto import tqdm
-
-    if on_error not in ("raise", "collect"):
-        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
-    files = expand_inputs(list(inputs))
-    analyzer = Analyzer(
-        detector=detector, faces_cropped=faces_cropped, model=model, crop=crop,
-        every=every, tta=tta, min_face_size=min_face_size,
-    )
-    errors: list[str] = []
-    rows: list[dict] = []
-    total = 0
-    if progress:
-        for f in files:
-            try:
-                kind = media_kind(f)
-            except InputError:
-                continue
-            n = video_frame_count(f) if kind == "video" else 1
-            total += math.ceil(n / every) if n else 0
-    bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True)
+    files, analyzer, bar = _start(inputs, on_error, progress, dict(
+        detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
+        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
+    ))
     with bar:
-        for path in files:
-            try:
-                rows += analyzer.run_source(path, on_frames=bar.update)
-            except InputError as exc:
-                if on_error == "raise":
-                    raise
-                rows += getattr(exc, "partial_rows", [])
-                errors.append(str(exc))
-    df = make_table(rows)
-    df.attrs["errors"] = errors
+        chunks = list(analyzer.iter_tables(files, on_error, on_frames=bar.update))
+    df = pd.concat(chunks, ignore_index=True) if chunks else make_table([], analyzer.columns)
+    df.attrs["errors"] = analyzer.errors
     df.attrs["timings_s"] = dict(analyzer.timings)
     df.attrs["frames"] = analyzer.frames_done
     return df
+
+
+def analyze_to_file(
+    inputs: str | Path | Sequence[str | Path],
+    output: str | Path,
+    *,
+    every: int = 1,
+    detector: str = "mtcnn",
+    faces_cropped: bool = False,
+    model: str | Path = "default",
+    crop: str = "ng2015",
+    tta: bool | str = "flip",
+    min_face_size: int = 40,
+    track: bool = True,
+    max_gap: float = 1.0,
+    smooth: float = 0.0,
+    impute: float = 0.0,
+    on_error: str = "raise",
+    progress: bool = False,
+) -> dict:
+    """Analyse media straight into a table file, in memory that does not grow with length.
+
+    The same rows as :func:`analyze`, written chunk by chunk (CSV appended, Parquet
+    row groups, JSON records) into a temporary file renamed onto ``output`` at the
+    end. If no row at all could be made (every input failed, with
+    ``on_error="collect"``), nothing is written and an existing ``output`` is kept.
+    This is what ``affectkit analyze`` runs.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        Any mix of image files, folders (searched recursively) and video files.
+    output : str or Path
+        ``.csv``, ``.parquet`` or ``.json``.
+    {options}
+
+    Returns
+    -------
+    dict
+        ``path`` (the output, or None if nothing was written), ``rows``, ``frames``
+        (analysed), ``frames_with_face``, ``errors`` (list of ``"path: problem"``),
+        ``timings_s``.
+
+    Raises
+    ------
+    InputError
+        As :func:`analyze`, and for an output path of another format or in a
+        missing folder (checked before any work).
+    WeightsError
+        If the model cannot be loaded.
+    ValueError
+        If an option is out of range.
+    """
+    check_table_path(output)
+    files, analyzer, bar = _start(inputs, on_error, progress, dict(
+        detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
+        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
+    ))
+    written = None
+    with bar, TableWriter(output) as writer:
+        for chunk in analyzer.iter_tables(files, on_error, on_frames=bar.update):
+            writer.write(chunk)
+        if writer.rows:
+            written = writer.commit()
+    return {
+        "path": written, "rows": writer.rows, "frames": analyzer.frames_done,
+        "frames_with_face": analyzer.frames_with_face, "errors": analyzer.errors,
+        "timings_s": dict(analyzer.timings),
+    }
+
+
+# The two functions take the same options; their docstrings share one description.
+analyze.__doc__ = analyze.__doc__.replace("{options}", _OPTIONS_DOC)
+analyze_to_file.__doc__ = analyze_to_file.__doc__.replace("{options}", _OPTIONS_DOC)
