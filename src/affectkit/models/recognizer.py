@@ -105,6 +105,8 @@ class Recognizer:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.face_size = int(self.card["input"]["face_size"])
         self.classes = tuple(self.card["classes"])
+        # A model trained for one task has an untrained head for the other; its output is NaN.
+        self.task = self.card.get("training", {}).get("config", {}).get("task", "multitask")
 
     def preprocess(self, faces: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
         """Turn crops into the network's input.
@@ -141,9 +143,11 @@ class Recognizer:
         Returns
         -------
         probabilities : np.ndarray
-            ``(N, 7)`` ``float32``, rows sum to 1, columns in :data:`EXPRESSIONS` order.
+            ``(N, 7)`` ``float32``, rows sum to 1, columns in :data:`EXPRESSIONS` order;
+            NaN for a model trained for valence/arousal only (card ``task`` ``va``).
         va : np.ndarray
-            ``(N, 2)`` ``float32`` valence and arousal in ``[-1, 1]``.
+            ``(N, 2)`` ``float32`` valence and arousal in ``[-1, 1]``; NaN for a model
+            trained for classes only (card ``task`` ``classes``).
         """
         x = self.preprocess(faces)
         probs, vas = [], []
@@ -156,7 +160,12 @@ class Recognizer:
             vas.append(out["va"].unflatten(0, (k, -1)).mean(0).cpu())
         if not probs:
             return np.zeros((0, len(EXPRESSIONS)), np.float32), np.zeros((0, 2), np.float32)
-        return torch.cat(probs).numpy(), torch.cat(vas).numpy()
+        probs, vas = torch.cat(probs).numpy(), torch.cat(vas).numpy()
+        if self.task == "classes":
+            vas[:] = np.nan
+        elif self.task == "va":
+            probs[:] = np.nan
+        return probs, vas
 
     def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """``(N, 7)`` ``float32`` expression probabilities (see :meth:`predict_arrays`)."""

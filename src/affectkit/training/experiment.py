@@ -164,6 +164,8 @@ def score(out: dict, faces: FaceSet, target_distribution: np.ndarray | None = No
 
     rep: dict = {}
     lab = faces.labels >= 0
+    # NaN outputs come from a head the model was not trained for (see Recognizer.task).
+    out = {k: v for k, v in out.items() if not (np.issubdtype(np.asarray(v).dtype, np.floating) and np.isnan(v).all())}
     pred = out["proba"].argmax(1) if "proba" in out else out.get("pred")
     if pred is not None and lab.any():
         rep.update(classification_report(faces.labels[lab], pred[lab], len(EXPRESSIONS), class_names=list(EXPRESSIONS),

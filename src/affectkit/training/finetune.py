@@ -177,6 +177,8 @@ def build_module(cfg: FinetuneConfig, steps_per_epoch: int):
             else:
                 self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained,
                                       dropout=cfg.dropout, weights=cfg.weights)
+            # channels_last makes CPU convolutions (depthwise ones above all) about 1.5x faster.
+            self.net = self.net.to(memory_format=torch.channels_last)
             self.save_hyperparameters(asdict(cfg))
             self._val: list[tuple[torch.Tensor, ...]] = []
 
@@ -196,7 +198,7 @@ def build_module(cfg: FinetuneConfig, steps_per_epoch: int):
         def training_step(self, batch, _):
             x, y, va = batch
             x = _to_float(x)
-            x = augment_or_resize(x, cfg)
+            x = augment_or_resize(x, cfg).contiguous(memory_format=torch.channels_last)
             if self._backbone_frozen():
                 # Frozen: batch-norm statistics stay ImageNet's, and no backward pass.
                 self.net.backbone.eval()
