@@ -114,6 +114,7 @@ class Analyzer:
         self.smooth = smooth
         self.impute = impute
         self.columns = table_columns(smooth=smooth > 0)
+        self.rows_per_table = 512
         self.timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "model": 0.0}
         self.frames_done = 0
         self.frames_with_face = 0
@@ -239,14 +240,24 @@ class Analyzer:
         """
         if on_error not in ("raise", "collect"):
             raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+        # Rows are gathered across sources into chunks of ~rows_per_table: building a
+        # DataFrame per image would cost more than analysing a cropped face.
+        pending: list[dict] = []
         for path in files:
             try:
                 for rows in self.iter_source(path, on_frames):
-                    yield make_table(rows, self.columns)
+                    pending += rows
+                    if len(pending) >= self.rows_per_table:
+                        yield make_table(pending, self.columns)
+                        pending = []
             except InputError as exc:
                 if on_error == "raise":
+                    if pending:
+                        yield make_table(pending, self.columns)
                     raise
                 self.errors.append(str(exc))
+        if pending:
+            yield make_table(pending, self.columns)
 
 
 _OPTIONS_DOC = """every : int
