@@ -190,6 +190,7 @@ class _Runner:
         self.command = command
         self.fold = 0
         self._features = None
+        self._pretrained: Path | None = None
 
     def features(self) -> np.ndarray:
         from affectkit.paths import cache_dir
@@ -238,12 +239,12 @@ class _Runner:
 
         run_dir = self.out_dir / (f"fold_{self.fold}" if self.cfg.protocol != "split" else "model")
         train_cfg = FinetuneConfig(**{**asdict(self.cfg.train), "strategy": self.cfg.strategy, "seed": self.seed})
-        init = cascade(self.cfg.pretrain, train_cfg, self.out_dir / "pretrain", size=self.cfg.face_size,
-                       progress=self.progress) if self.cfg.pretrain and self.fold == 1 else None
-        if init is not None:
-            self._init = init
-        if self.cfg.pretrain:
-            train_cfg.init_from = str(self._init)
+        if self.cfg.pretrain and self._pretrained is None:
+            # Once per seed, shared by the folds: the stages use other data than the target.
+            self._pretrained = cascade(self.cfg.pretrain, train_cfg, self.out_dir / "pretrain",
+                                       size=self.cfg.face_size, progress=self.progress)
+        if self._pretrained is not None:
+            train_cfg.init_from = str(self._pretrained)
         model = finetune(self.pool.subset(tr), run_dir, train_cfg, val=val, progress=self.progress,
                          recipe={"command": self.command, "experiment": self.cfg.out})
         proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
