@@ -34,10 +34,10 @@ SEEDS = "0,1,2"
 # Frozen features on FER-2013 (Jin et al. 2019): 5,000 training faces per seed, PrivateTest.
 _JIN = f"--data {FER} --strategy features --head logistic --input-size 96 --max-train 5000 --seeds {SEEDS}"
 # Fine-tuning on DiffusionFER (train = non-held-out rows, test = the md5-mod-5 held-out split).
-_DFER = (f"--data {DFER} --train-split train --val-split none --test-split test --epochs 8 --batch-size 32 "
-         f"--network-size 80 --lr 1e-3 --seeds {SEEDS}")
-# The FER-2013 stage of a cascade: one epoch capped at 150 steps of 32 faces.
-_STAGE = "--pretrain-epochs 1 --pretrain-steps 150"
+_DFER = (f"--data {DFER} --train-split train --val-split none --test-split test --epochs 4 --batch-size 32 "
+         f"--network-size 64 --lr 1e-3 --seeds {SEEDS}")
+# The FER-2013 stage of a cascade: one epoch capped at 300 steps of 32 faces.
+_STAGE = "--pretrain-epochs 1 --pretrain-steps 300"
 
 EXPERIMENTS = [
     # group, name, what, arguments
@@ -51,7 +51,7 @@ EXPERIMENTS = [
     ("cross", "cross_fer_to_dfer", "MobileNetV2 penultimate + logistic, trained on FER-2013, tested on DiffusionFER held-out",
      f"{_JIN} --backbone mobilenet_v2 --tap penultimate --test-data {DFER} --test-split test"),
     ("finetune", "ft_full", "ImageNet -> DiffusionFER, full fine-tuning, classes", f"{_DFER} --strategy full --task classes"),
-    ("finetune", "ft_staged", "ImageNet -> DiffusionFER, staged (3 head epochs, then all layers at lr/10)", f"{_DFER} --strategy staged --head-epochs 3 --task classes"),
+    ("finetune", "ft_staged", "ImageNet -> DiffusionFER, staged (1 head epoch, then all layers at lr/10)", f"{_DFER} --strategy staged --head-epochs 1 --task classes"),
     ("finetune", "ft_frozen", "ImageNet -> DiffusionFER, frozen backbone (heads only)", f"{_DFER} --strategy frozen --task classes"),
     ("task", "task_va", "ImageNet -> DiffusionFER, full, valence/arousal only", f"{_DFER} --strategy full --task va"),
     ("task", "task_multitask", "ImageNet -> DiffusionFER, full, classes + valence/arousal", f"{_DFER} --strategy full --task multitask"),
@@ -70,15 +70,17 @@ GROUPS = {
     "cross": ("Cross-dataset", "Trained on one dataset, tested on another: FER-2013 (real, grey, 48 px) to DiffusionFER "
               "(synthetic faces). Expression classes only."),
     "finetune": ("Fine-tuning strategies (Vielzeuf et al. 2018)",
-                 "MobileNetV2 from ImageNet, fine-tuned for 8 epochs (AdamW, cosine) on DiffusionFER's non-held-out "
-                 "faces with an expression label, tested on its held-out split with mirror TTA. Staged: the heads "
-                 "train alone for 3 epochs, then every layer at a tenth of the learning rate."),
+                 "MobileNetV2 from ImageNet, fine-tuned for 4 epochs (AdamW, cosine, batch 32, 64 px) on DiffusionFER's "
+                 "non-held-out faces, tested on its held-out split with mirror TTA. Staged: the heads train alone "
+                 "for 1 epoch, then every layer at a tenth of the learning rate. Short CPU budgets: these compare "
+                 "strategies at equal cost, they are not converged accuracies."),
     "task": ("Classes only against multi-task", "Same recipe as full fine-tuning above; the task changes. CCC on the "
              "held-out faces' valence and arousal."),
     "cascade": ("Cascaded fine-tuning (Ng et al. 2015)",
                 "As full fine-tuning above, but first fine-tuned on FER-2013: FER28 is the training split (28,709 faces), "
-                "FER32 adds PublicTest (32,298). The FER stage is one epoch capped at 150 steps of 32 faces "
-                "(4,800 faces) per seed, a CPU budget; Ng et al. train it to convergence."),
+                "FER32 adds PublicTest (32,298). The FER stage is one epoch capped at 300 steps of 32 faces "
+                "(9,600 faces drawn from that pool) per seed, a CPU budget; Ng et al. train it to convergence, so "
+                "FER28 and FER32 differ here only in the pool the 9,600 faces are drawn from."),
 }
 
 
@@ -121,7 +123,8 @@ def write_doc() -> None:
         "",
     ]
     for group, (title, text) in GROUPS.items():
-        rows = [e for e in EXPERIMENTS if e[0] == group]
+        # Direct full fine-tuning (classes only) is the reference row of the task and cascade comparisons.
+        rows = [e for e in EXPERIMENTS if e[0] == group or (group in ("task", "cascade") and e[1] == "ft_full")]
         lines += [f"## {title}", "", text, ""]
         regression = group == "task"
         head = ["setting", "accuracy", "UAR", "macro-F1", "ens. accuracy"]
@@ -145,11 +148,47 @@ def write_doc() -> None:
         for _, name, _, args in rows:
             lines.append(f"affectkit train {args} --out runs/results/{name}")
         lines += ["```", ""]
+    lines += _targets()
     DOC.parent.mkdir(exist_ok=True)
     tmp = DOC.with_suffix(".tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(DOC)
     print(f"wrote {DOC}")
+
+
+def _targets() -> list[str]:
+    """The shipped model against the issue's targets, from docs/benchmarks.json."""
+    bench = ROOT / "docs" / "benchmarks.json"
+    if not bench.exists():
+        return []
+    b = json.loads(bench.read_text())
+    fer, dfer = b["fer2013"], b["diffusionfer"]
+    rows = [
+        ("FER-2013 PrivateTest accuracy, single model", "≥ 73.5 %", f"{fer['all']['accuracy'] * 100:.2f} %"),
+        ("… without the test faces duplicated in train", "reported", f"{fer['without_train_duplicates']['accuracy'] * 100:.2f} %"),
+        ("DiffusionFER held-out valence CCC", "≥ 0.70", f"{dfer['valence_ccc']:.3f}"),
+        ("DiffusionFER held-out arousal CCC", "≥ 0.60", f"{dfer['arousal_ccc']:.3f}"),
+    ]
+    return [
+        "## The shipped default model against the targets",
+        "",
+        "From `docs/benchmarks.json` (written by `python benchmarks/run_benchmarks.py`; mirror TTA, through "
+        "`analyze --faces-cropped`). The model is the MobileNetV2 of the main job; it was not retrained in this "
+        "round (see below).",
+        "",
+        "| measure | target | measured |",
+        "|---|---|---|",
+        *[f"| {a} | {t} | {m} |" for a, t, m in rows],
+        "",
+        f"The valence/arousal targets are met. The FER-2013 target is not: {fer['all']['accuracy'] * 100:.2f} % "
+        "is the best single-model figure measured here. What stands in the way is compute: no GPU was lent to "
+        "this work, and published single models near 73 % (VGG or ResNet networks at larger input sizes, "
+        "trained for many more epochs than the default model's 20 + 5) need far more training than a 2-core "
+        "CPU gives in a working session. The machinery to train them is here: `affectkit train --data fer2013:... "
+        "--backbone resnet50 --weights resnet50-11ad3fa6.pth --network-size 224 --optimizer sgd ...` on a GPU, "
+        "then `scripts/ship_model.py`.",
+        "",
+    ]
 
 
 def main() -> None:
