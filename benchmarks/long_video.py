@@ -221,7 +221,10 @@ def markdown(r: dict) -> str:
         "The table is streamed to disk and the tracker, smoothing and imputation keep bounded state; most "
         "of the memory is the fixed cost of torch, the detector and the model. Compare the peaks across "
         "lengths: within one run, RSS moves by tens of MiB as native (torch, detector) allocations come and "
-        "go, so the second-half growth of a short run is a noisy signal.",
+        "go, so the second-half growth of a short run is a noisy signal."
+        + (" Peaks that rise with length by more than 100 MiB do not show flat memory: they point at native "
+           "allocator growth (variable-size detector tensors) or a leak, which these runs cannot tell apart."
+           if r["peak_rss_spread_mib"] > 100 else ""),
         "",
         "Commands that were run:",
         "",
