@@ -393,7 +393,7 @@ def analyze_to_file(
     on_error: str = "raise",
     progress: bool = False,
 ) -> dict:
-    """Analyse media straight into a table file, in memory that does not grow with length.
+    """Analyse media straight into a table file, without holding the table in memory.
 
     The same rows as :func:`analyze`, written chunk by chunk (CSV appended, Parquet
     row groups, JSON records) into a temporary file renamed onto ``output`` at the
