@@ -54,27 +54,28 @@ def canonical_name(name: str) -> str | None:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file as RGB.
+    """Decode an image file of a dataset as RGB (the media reader, with dataset errors).
 
     Returns
     -------
     np.ndarray
-        ``(H, W, 3)`` ``uint8`` RGB, ``H x W`` the file's size in pixels.
+        ``(H, W, 3)`` ``uint8`` RGB, ``H x W`` the file's size in pixels; grey,
+        16-bit, palette and RGBA files are converted as by
+        :func:`affectkit.io.media.read_image`.
 
     Raises
     ------
     DataError
         If the file is missing or cannot be decoded (the message starts with the path).
     """
-    from PIL import Image
+    from affectkit.errors import InputError
+    from affectkit.io.media import read_image as read_media_image
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: image not found") from None
-    except OSError as exc:  # includes PIL.UnidentifiedImageError
-        raise DataError(f"{path}: cannot read image ({exc})") from None
+        return read_media_image(path)
+    except InputError as exc:
+        problem = "image not found" if exc.problem == "no such file" else f"cannot read image ({exc.problem})"
+        raise DataError(f"{path}: {problem}") from None
 
 
 def fit_face(image: np.ndarray, size: int, grey: bool) -> np.ndarray:
