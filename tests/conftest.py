@@ -43,3 +43,14 @@ def cache(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cache")
     os.environ["AFFECTKIT_CACHE"] = str(path)
     return path
+
+
+@pytest.fixture
+def single_thread():
+    """One torch thread: tiny models train far faster without intra-op threads on a busy CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

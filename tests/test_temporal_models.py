@@ -231,7 +231,7 @@ def _train_and_score(model, train, test, steps=250, batch=64):
         return (model(tx, tmask)["clip"].argmax(dim=1) == ty).float().mean().item()
 
 
-def test_order_rule_learnable_by_lstm_not_by_mean_pooling():
+def test_order_rule_learnable_by_lstm_not_by_mean_pooling(single_thread):
     torch.manual_seed(0)
     train, test = _order_task(1024, seed=0), _order_task(512, seed=1)
     lstm_acc = _train_and_score(RecurrentHead(2, 2, hidden=16, cell="lstm"), train, test)

@@ -17,7 +17,7 @@ from affectkit.evaluation.metrics import REGRESSION_METRICS
 from affectkit.expressions import EXPRESSIONS
 from affectkit.io.write import atomic_path
 
-_HEADLINE = ("n", "accuracy", "uar", "macro_f1", "weighted_accuracy", "mean_ccc")
+_HEADLINE = ("n", "accuracy", "uar", "macro_f1", "weighted_accuracy", "mean_ccc", "mean_sequence_ccc")
 
 
 def plot_confusion(
@@ -127,8 +127,10 @@ def _markdown(report: dict, names: list[str] | None, title: str) -> str:
                   *_table(["true \\ pred", *names], rows), ""]
     reg = [(k, v) for k, v in main.items() if isinstance(v, dict) and "ccc" in v]
     if reg:
-        rows = [(k, *(v.get(m) for m in REGRESSION_METRICS)) for k, v in reg]
-        lines += ["## Valence / arousal", "", *_table(["dimension", *REGRESSION_METRICS], rows), ""]
+        # Sequence models add the per-sequence CCC (averaged over videos) to the pooled metrics.
+        metrics = (("sequence_ccc",) if any("sequence_ccc" in v for _, v in reg) else ()) + REGRESSION_METRICS
+        rows = [(k, *(v.get(m) for m in metrics)) for k, v in reg]
+        lines += ["## Valence / arousal", "", *_table(["dimension", *metrics], rows), ""]
     if "command" in report:
         cmd = report["command"] if isinstance(report["command"], str) else " ".join(map(str, report["command"]))
         lines += ["## Command", "", "```", cmd, "```", ""]
