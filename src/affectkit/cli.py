@@ -192,6 +192,12 @@ def train(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
+    temporal: Optional[str] = typer.Option(None, "--temporal", help="Train a temporal model on sequence data (afew, afew-va, send, seqcsv): mean, selection, lstm, gru, transformer_lstm or c3d."),
+    embedding: Optional[str] = typer.Option(None, "--embedding", help="Temporal: per-frame embedding: emotion[:MODEL], backbone:NAME[:TAP], landmarks, mouth, precomputed, crops (c3d). [default: emotion]"),
+    rate: Optional[float] = typer.Option(None, "--rate", help="Temporal: frames sampled per second of video. [default: 2]"),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Temporal: frames sampled per clip instead of a rate (c3d: 16)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=4, help="Temporal: recurrent / Transformer width. [default: 128]"),
+    detector: Optional[Detector] = typer.Option(None, "--detector", help="Temporal: face detector for videos. [default: mtcnn]"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
@@ -203,9 +209,20 @@ def train(
         _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
                               max_steps_per_epoch, resume, init_from)
         return
+    d = _read_yaml(config) if config else {}
+    if temporal or d.get("temporal"):
+        given = {"model": temporal, "embedding": embedding, "rate": rate, "count": frames, "hidden": hidden,
+                 "detector": detector.value if detector else None, "data": data, "test_data": test_data,
+                 "task": task, "protocol": protocol, "train_split": train_split, "val_split": val_split,
+                 "test_split": test_split, "seeds": _parse_seeds(seeds) if seeds else None, "epochs": epochs,
+                 "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "face_size": face_size,
+                 "max_steps_per_epoch": max_steps_per_epoch}
+        d["model"] = d.pop("temporal", None)
+        d.update({k: v for k, v in given.items() if v is not None})
+        _train_temporal(d, out, quiet)
+        return
     from affectkit.training.experiment import ExperimentConfig, run_experiment
 
-    d = _read_yaml(config) if config else {}
     given = {
         "data": data, "strategy": strategy.value if strategy else None, "task": task, "protocol": protocol,
         "train_split": train_split, "test_split": test_split, "test_data": test_data,
@@ -249,6 +266,25 @@ def _print_headline(rep: dict, out: Path) -> None:
     typer.echo(", ".join(parts) + f"; report in {out}/report.md")
 
 
+def _train_temporal(options: dict, out: Path, quiet: bool) -> None:
+    from affectkit.temporal.experiment import run_from_options
+
+    if not options.get("data"):
+        _fail("--data KIND:PATH is required (or a --config that sets data)")
+    if options.get("val_split") and options["val_split"].lower() == "none":
+        options["val_split"] = None
+    options["out"] = str(out)
+    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    try:
+        report = run_from_options(options, progress=not quiet, command=command)
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], out)
+        for m in report.get("models", []):
+            typer.echo(f"exported {m}")
+
+
 def _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
                           max_steps_per_epoch, resume, init_from) -> None:
     from affectkit.training.multitask import MultitaskConfig, train_multitask
@@ -283,6 +319,11 @@ def evaluate(
     from affectkit.evaluation.report import write_report
     from affectkit.training.experiment import load_splits
 
+    from affectkit.temporal.trainer import is_temporal_model
+
+    if any(is_temporal_model(m) for m in model):
+        _evaluate_temporal(model, data, split, output, quiet)
+        return
     try:
         faces = load_splits(data, split, size=face_size, dedup=dedup)
         dist = [float(t) for t in target_distribution.split(",")] if target_distribution else None
@@ -293,6 +334,63 @@ def evaluate(
         _fail(str(exc))
     if not quiet:
         _print_headline(report["pooled"], output)
+
+
+def _evaluate_temporal(models: list[str], data: str, split: str, output: Path, quiet: bool) -> None:
+    from affectkit.evaluation.report import write_report
+    from affectkit.models.card import read_card
+    from affectkit.temporal.corpora import load_sequences
+    from affectkit.temporal.evaluate import evaluate_temporal_models
+    from affectkit.temporal.trainer import is_temporal_model
+
+    if not all(is_temporal_model(m) for m in models):
+        _fail("--model mixes temporal and per-frame models; evaluate them separately")
+    try:
+        sampling = read_card(models[0]).get("sampling", {})
+        seqs = load_sequences(data, split, **{k: sampling.get(k) for k in ("rate", "count", "size", "crop")
+                                              if sampling.get(k) is not None})
+        report = evaluate_temporal_models(models, seqs, progress=not quiet)
+        report["command"] = "affectkit evaluate " + " ".join(sys.argv[2:])
+        write_report(report, output, class_names=read_card(models[0])["classes"] if report["task"] == "classes" else None,
+                     title=f"{', '.join(models)} on {data} ({split})")
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], output)
+
+
+@app.command()
+def clip(
+    inputs: List[Path] = typer.Argument(..., help="Videos (or folders of frame images) to run the temporal model on."),
+    model: Path = typer.Option(..., "--model", help="A temporal model (.safetensors) from affectkit train --temporal."),
+    output: Path = typer.Option(..., "-o", "--output", help="Clip table, one row per video: .csv, .parquet or .json."),
+    steps: Optional[Path] = typer.Option(None, "--steps", help="Also write the per-step table (time_s, face, predictions)."),
+    detector: Optional[Detector] = typer.Option(None, "--detector", help="Face detector [default: the model card's]."),
+    crop: Optional[Crop] = typer.Option(None, "--crop", help="Crop policy [default: the model card's]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Clip-level and per-step emotion from a trained temporal model (mirrors affectkit.temporal.predict.analyze_clips)."""
+    from affectkit.io.write import check_table_path, write_table
+    from affectkit.temporal.predict import analyze_clips
+
+    try:
+        for path in (output, steps):
+            if path is not None:
+                check_table_path(path)
+        clips, step_table, errors = analyze_clips(inputs, model, detector=detector.value if detector else None,
+                                                  crop=crop.value if crop else None, on_error="skip")
+        if not clips.empty:
+            write_table(clips, output)
+            if steps is not None:
+                write_table(step_table, steps)
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet and not clips.empty:
+        typer.echo(f"{len(clips)} clip(s), {len(step_table)} steps: {output}" + (f", {steps}" if steps else ""))
+    for e in errors:
+        typer.echo(f"error: {e}", err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
