@@ -295,7 +295,7 @@ def fit_temporal(
         train = train.subset(keep)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     num_outputs = len(train.class_names) if cfg.task == "classes" else 2
     net = build_net(cfg, train.dim, num_outputs)
     net.set_standardisation(*_standardisation(train, cfg.model))
