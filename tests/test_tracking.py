@@ -43,15 +43,19 @@ def test_gap_shorter_than_max_gap_keeps_the_id_longer_gets_a_new_one():
     assert tracker.update(0.0, box) == [0]
     assert tracker.update(0.2, box) == [0]
     assert tracker.update(0.4, box[:0]) == []  # face missing
-    assert tracker.update(1.1, box) == [0]  # back after 0.9 s
-    assert tracker.update(2.5, box + 3) == [1]  # back after 1.4 s: a new person
+    assert tracker.update(1.1, box) == [0]  # missing since 0.4 s, back after 0.7 s
+    assert tracker.update(1.3, box[:0]) == []
+    assert tracker.update(2.5, box + 3) == [1]  # missing since 1.3 s, back after 1.2 s: a new person
     assert tracker.active == 1  # the expired track is dropped, not kept
 
 
 def test_the_gap_is_in_seconds_whatever_the_frame_step():
-    box = np.array([[50, 60, 100, 100]], float)
-    slow = Tracker(max_gap_s=0.5)
-    assert [slow.update(t, box)[0] for t in (0.0, 0.4, 1.0)] == [0, 0, 1]
+    box, none = np.array([[50, 60, 100, 100]], float), np.zeros((0, 4))
+    fine, coarse = Tracker(max_gap_s=0.5), Tracker(max_gap_s=0.5)
+    for t in np.arange(0.0, 0.61, 0.1):  # missing from 0.1 s to 0.6 s: 0.5 s
+        fine.update(t, box if t < 0.05 else none)
+    assert fine.update(0.6, box) == [0] and fine.update(0.8, none) == [] and fine.update(1.4, box) == [1]
+    assert coarse.update(0.0, box) == [0] and coarse.update(0.3, none) == [] and coarse.update(0.8, box) == [0]
 
 
 def test_ids_start_at_zero_in_order_of_first_appearance():
@@ -195,3 +199,16 @@ def test_no_track_leaves_track_id_empty(media, untrained_model):
     assert len(df) == 5 and df["track_id"].isna().all()
     with pytest.raises(ValueError, match="track"):
         analyze(media / "multi_face.jpg", model=untrained_model, track=False, smooth=1.0)
+
+
+def test_sparse_sampling_is_not_a_gap():
+    """With --every 24 at 24 fps, analysed frames are 1.001 s apart: a face seen in each
+    keeps its id under max_gap 1 s, and one missing for two analysed frames loses it."""
+    from affectkit.faces.tracking import Tracker
+
+    box = np.array([[100.0, 100.0, 80.0, 80.0]])
+    tr = Tracker(1.0)
+    assert [tr.update(t, box)[0] for t in (0.0, 1.001, 2.002, 3.003)] == [0, 0, 0, 0]
+    tr.update(4.004, np.zeros((0, 4)))
+    tr.update(5.005, np.zeros((0, 4)))
+    assert tr.update(6.006, box) == [1]

@@ -30,6 +30,7 @@ class _Track:
     time_s: float  # when it was last detected
     velocity: np.ndarray  # (2,) centre velocity, pixels per second
     hits: int = 1
+    missed_since: float | None = None  # first analysed frame it was missing from, seconds
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -70,8 +71,8 @@ class Tracker:
     Parameters
     ----------
     max_gap_s : float
-        Seconds a track may go undetected and still be matched again; a face gone
-        longer gets a new id.
+        Seconds a track may go undetected and still be matched again, counted from the
+        first analysed frame it is missing from; a face gone longer gets a new id.
     max_distance : float
         Largest centre distance of a match, in face sizes of the track.
     max_scale : float
@@ -133,12 +134,19 @@ class Tracker:
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"boxes must be (N, 4) x, y, width, height; got shape {boxes.shape}")
         t = 0.0 if math.isnan(time_s) else float(time_s)
-        self._tracks = [tr for tr in self._tracks if t - tr.time_s <= self.max_gap_s + 1e-9]
+        # A face is missing from the first analysed frame without it, so the time between
+        # analysed frames (1 s with --every 24) is not a gap.
+        self._tracks = [tr for tr in self._tracks if tr.missed_since is None or t - tr.missed_since <= self.max_gap_s + 1e-9]
         ids = [-1] * len(boxes)
+        matched = set()
         if self._tracks and len(boxes):
             for k, j in zip(*self._match(t, boxes)):
                 ids[j] = self._tracks[k].id
                 self._advance(self._tracks[k], t, boxes[j])
+                matched.add(k)
+        for k, tr in enumerate(self._tracks):
+            if k not in matched and tr.missed_since is None:
+                tr.missed_since = t
         for j, box in enumerate(boxes):
             if ids[j] < 0:
                 ids[j] = self._next_id
@@ -174,3 +182,4 @@ class Tracker:
         track.box = box.copy()
         track.time_s = t
         track.hits += 1
+        track.missed_since = None
