@@ -57,6 +57,8 @@ def analyze(
     impute: float = typer.Option(0.0, "--impute", min=0, help="Fill a track's missing frames in gaps up to this many seconds with a moving average of this width, as imputed rows (0 = off)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot (.png/.pdf/.svg)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
+    audio: bool = typer.Option(False, "--audio", help="Add voice_* and fused_* columns from each video's sound (voice emotion, late fusion with the face)."),
+    audio_model: str = typer.Option("default", "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Analyse media into a per-frame table of expressions, valence and arousal.
@@ -72,9 +74,12 @@ def analyze(
         summary = analyze_to_file(
             inputs, output, every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
             crop=crop.value, tta=tta.value, min_face_size=min_face_size, track=track, max_gap=max_gap,
-            smooth=smooth, impute=impute, on_error="collect", progress=not quiet,
+            smooth=smooth, impute=impute, audio=audio_model if audio else None, on_error="collect",
+            progress=not quiet,
         )
         errors = summary["errors"]
+        for note in summary.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
         if not summary["rows"]:
             for e in errors:
                 typer.echo(f"error: {e}", err=True)
@@ -198,6 +203,8 @@ def train(
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Temporal: frames sampled per clip instead of a rate (c3d: 16)."),
     hidden: Optional[int] = typer.Option(None, "--hidden", min=4, help="Temporal: recurrent / Transformer width. [default: 128]"),
     detector: Optional[Detector] = typer.Option(None, "--detector", help="Temporal: face detector for videos. [default: mtcnn]"),
+    audio_features: Optional[str] = typer.Option(None, "--audio-features", help="Voice data (emodb, ravdess, cremad, iemocap): librosa, egemaps or compare (the last two need affectkit[opensmile], non-commercial). [default: librosa]"),
+    speaker_norm: Optional[bool] = typer.Option(None, "--speaker-norm/--no-speaker-norm", help="Voice: z-score features per speaker. [default: on]"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
@@ -210,6 +217,13 @@ def train(
                               max_steps_per_epoch, resume, init_from)
         return
     d = _read_yaml(config) if config else {}
+    from affectkit.audio.training import AUDIO_KINDS
+
+    if (data or d.get("data") or "").split(":", 1)[0].lower() in AUDIO_KINDS:
+        _train_audio(data or d["data"], out, head or d.get("head") or "mlp", audio_features or d.get("audio_features") or "librosa",
+                     speaker_norm if speaker_norm is not None else d.get("speaker_norm", True),
+                     protocol or d.get("protocol") or "loso", _parse_seeds(seeds) if seeds else d.get("seeds") or [0], quiet)
+        return
     if temporal or d.get("temporal"):
         given = {"model": temporal, "embedding": embedding, "rate": rate, "count": frames, "hidden": hidden,
                  "detector": detector.value if detector else None, "data": data, "test_data": test_data,
@@ -264,6 +278,26 @@ def _print_headline(rep: dict, out: Path) -> None:
     parts = [f"{k} {rep[k]:.4f}" for k in ("accuracy", "uar", "macro_f1") if isinstance(rep.get(k), float)]
     parts += [f"{d} CCC {rep[d]['ccc']:.4f}" for d in ("valence", "arousal") if isinstance(rep.get(d), dict)]
     typer.echo(", ".join(parts) + f"; report in {out}/report.md")
+
+
+def _train_audio(data: str, out: Path, model: str, features: str, speaker_norm: bool, protocol: str,
+                 seeds: list[int], quiet: bool) -> None:
+    from affectkit.audio.experiment import run_audio_experiment
+    from affectkit.audio.training import export_audio_model, load_corpus
+
+    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    try:
+        audio = load_corpus(data)
+        report = run_audio_experiment(audio, features, model, protocol, seeds, speaker_norm, out, command=command,
+                                      title=f"{model} on {features} features, {data} ({protocol})")
+        exported = export_audio_model(audio, out / "model.safetensors", features=features, model=model,
+                                      speaker_norm=speaker_norm, seed=seeds[0], command=command) if "mlp" in model else None
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], out)
+        if exported:
+            typer.echo(f"exported {exported} (trained on all of {data}; use it with analyze --audio)")
 
 
 def _train_temporal(options: dict, out: Path, quiet: bool) -> None:

@@ -25,8 +25,16 @@ from affectkit.faces.tracking import Tracker
 from affectkit.faces.types import Face
 from affectkit.io.media import Frame, expand_inputs, iter_frames, media_kind, video_frame_count
 from affectkit.io.write import TableWriter, check_table_path
+from affectkit.memory import bound_native_heap
 from affectkit.models.recognizer import Recognizer
 from affectkit.table import face_rows, make_table, table_columns
+
+
+def _add_voice(rows, track):
+    """Voice and fused columns for rows (:func:`affectkit.audio.voice.add_voice_columns`)."""
+    from affectkit.audio.voice import add_voice_columns as add
+
+    return add(rows, track)
 from affectkit.timeline import Timeline
 
 
@@ -66,6 +74,11 @@ class Analyzer:
     impute : float
         Longest gap, seconds, filled per track with a moving average; 0 = off. A gap
         longer than ``max_gap`` ends the track, so it is never filled.
+    audio : str or Path, optional
+        Voice model (``"default"`` or an audio ``.safetensors``): add the voice and
+        fused columns for videos with sound (:mod:`affectkit.audio.voice`). Videos
+        without an audio track, or with a silent one, get empty voice columns and a
+        line in :attr:`notes`.
 
     Raises
     ------
@@ -91,6 +104,7 @@ class Analyzer:
         max_gap: float = 1.0,
         smooth: float = 0.0,
         impute: float = 0.0,
+        audio: str | Path | None = None,
     ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -103,6 +117,7 @@ class Analyzer:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
         if (smooth or impute) and not track:
             raise ValueError("smooth and impute work per track; they need track=True")
+        bound_native_heap()  # a long video must not grow the C heap (see affectkit.memory)
         self.recognizer = Recognizer(model, tta=tta)
         self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
         self.faces_cropped = faces_cropped
@@ -113,7 +128,9 @@ class Analyzer:
         self.max_gap = max_gap
         self.smooth = smooth
         self.impute = impute
-        self.columns = table_columns(smooth=smooth > 0)
+        self.audio = audio
+        self.columns = table_columns(smooth=smooth > 0, audio=audio is not None)
+        self.notes: list[str] = []
         self.rows_per_table = 512
         self.timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "model": 0.0}
         self.frames_done = 0
@@ -150,6 +167,7 @@ class Analyzer:
             A video that breaks off raises after the rows of the frames before the damage.
         """
         source = str(path)
+        voice = self._voice(path)
         tracker = Tracker(self.max_gap) if self.track else None
         timeline = Timeline(self.smooth, self.impute) if (self.smooth or self.impute) else None
         try:
@@ -181,6 +199,8 @@ class Analyzer:
                     out += timeline.push(frame.time_s, rows) if timeline else rows
                     k += n
                     self.frames_with_face += n > 0
+                if self.audio is not None:
+                    _add_voice(out, voice)
                 self.frames_done += len(chunk)
                 if on_frames:
                     on_frames(len(chunk))
@@ -190,10 +210,23 @@ class Analyzer:
                 raise broken
         except InputError:
             if timeline and (rest := timeline.flush()):
-                yield rest  # the frames before the damage are kept
+                yield _add_voice(rest, voice) if self.audio is not None else rest  # frames before the damage are kept
             raise
         if timeline and (rest := timeline.flush()):
-            yield rest
+            yield _add_voice(rest, voice) if self.audio is not None else rest
+
+    def _voice(self, path: Path):
+        """The voice track of a video when ``audio`` is on, else None (images have no sound)."""
+        if self.audio is None or media_kind(path) != "video":
+            return None
+        from affectkit.audio.voice import VoiceTrack
+
+        t = time.perf_counter()
+        track = VoiceTrack(path, self.audio)
+        self.timings["voice"] = self.timings.get("voice", 0.0) + time.perf_counter() - t
+        if track.status != "ok":
+            self.notes.append(f"{path}: {track.status}; the voice and fused-voice columns are empty")
+        return track
 
     def run_source(self, path: Path, on_frames: Callable[[int], None] | None = None) -> list[dict]:
         """Analyse one image or video and return its table rows.
@@ -288,6 +321,10 @@ _OPTIONS_DOC = """every : int
         centred moving average of this width (Jin et al. 2019), as rows with
         ``imputed=True``; 0 = off. Gaps longer than ``max_gap`` end the track and
         are never filled.
+    audio : str or Path, optional
+        ``"default"`` (the bundled EmoDB voice model) or an audio model file: add
+        ``voice_*`` and ``fused_*`` columns from the video's sound (see
+        :mod:`affectkit.audio.voice`); None = off.
     on_error : {"raise", "collect"}
         ``raise`` stops at the first unreadable file; ``collect`` skips it and lists
         ``"path: problem"`` strings (in ``df.attrs["errors"]`` / the summary).
@@ -331,6 +368,7 @@ def analyze(
     max_gap: float = 1.0,
     smooth: float = 0.0,
     impute: float = 0.0,
+    audio: str | Path | None = None,
     on_error: str = "raise",
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -364,12 +402,13 @@ def analyze(
     """
     files, analyzer, bar = _start(inputs, on_error, progress, dict(
         detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
-        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
+        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
     ))
     with bar:
         chunks = list(analyzer.iter_tables(files, on_error, on_frames=bar.update))
     df = pd.concat(chunks, ignore_index=True) if chunks else make_table([], analyzer.columns)
     df.attrs["errors"] = analyzer.errors
+    df.attrs["notes"] = analyzer.notes
     df.attrs["timings_s"] = dict(analyzer.timings)
     df.attrs["frames"] = analyzer.frames_done
     return df
@@ -390,6 +429,7 @@ def analyze_to_file(
     max_gap: float = 1.0,
     smooth: float = 0.0,
     impute: float = 0.0,
+    audio: str | Path | None = None,
     on_error: str = "raise",
     progress: bool = False,
 ) -> dict:
@@ -429,7 +469,7 @@ def analyze_to_file(
     check_table_path(output)
     files, analyzer, bar = _start(inputs, on_error, progress, dict(
         detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
-        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
+        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
     ))
     written = None
     with bar, TableWriter(output) as writer:
@@ -439,7 +479,7 @@ def analyze_to_file(
             written = writer.commit()
     return {
         "path": written, "rows": writer.rows, "frames": analyzer.frames_done,
-        "frames_with_face": analyzer.frames_with_face, "errors": analyzer.errors,
+        "frames_with_face": analyzer.frames_with_face, "errors": analyzer.errors, "notes": analyzer.notes,
         "timings_s": dict(analyzer.timings),
     }
 

@@ -29,6 +29,13 @@ With ``--smooth`` the table ends with :data:`SMOOTH_COLUMNS`: ``anger_smooth`` .
 ``neutral_smooth``, ``expression_smooth``, ``valence_smooth``, ``arousal_smooth``,
 the per-track smoothed values (see :mod:`affectkit.timeline`); the raw columns are
 kept as they are.
+
+With ``--audio`` it ends with :data:`VOICE_COLUMNS`: ``voice_anger`` ... ``voice_neutral``
+and ``voice_expression`` (the voice model's probabilities over the 2-second window
+centred nearest the frame, mapped onto the seven expressions; ``voice_surprise`` is
+empty because speech corpora have no surprise class), then ``fused_anger`` ...
+``fused_neutral`` and ``fused_expression``, the per-class mean of face and voice (see
+:mod:`affectkit.audio.voice`). They are empty where there is no sound.
 """
 
 from __future__ import annotations
@@ -67,14 +74,18 @@ COLUMNS = CORE_COLUMNS + LANDMARK_COLUMNS
 SMOOTH_COLUMNS: tuple[str, ...] = (
     *(f"{e}_smooth" for e in EXPRESSIONS), "expression_smooth", "valence_smooth", "arousal_smooth"
 )
+VOICE_COLUMNS: tuple[str, ...] = (
+    *(f"voice_{e}" for e in EXPRESSIONS), "voice_expression", *(f"fused_{e}" for e in EXPRESSIONS), "fused_expression"
+)
 _INTEGER = ("frame", "face", "track_id")
-_STRING = ("source", "expression", "expression_smooth")
-_FLOAT = frozenset(COLUMNS + SMOOTH_COLUMNS) - {*_INTEGER, *_STRING, "imputed"}
+_STRING = ("source", "expression", "expression_smooth", "voice_expression", "fused_expression")
+_FLOAT = frozenset(COLUMNS + SMOOTH_COLUMNS + VOICE_COLUMNS) - {*_INTEGER, *_STRING, "imputed"}
 
 
-def table_columns(smooth: bool = False) -> tuple[str, ...]:
-    """The table's columns in order: :data:`COLUMNS`, then :data:`SMOOTH_COLUMNS` if ``smooth``."""
-    return COLUMNS + SMOOTH_COLUMNS if smooth else COLUMNS
+def table_columns(smooth: bool = False, audio: bool = False) -> tuple[str, ...]:
+    """The table's columns in order: :data:`COLUMNS`, then :data:`SMOOTH_COLUMNS` if
+    ``smooth``, then :data:`VOICE_COLUMNS` if ``audio``."""
+    return COLUMNS + (SMOOTH_COLUMNS if smooth else ()) + (VOICE_COLUMNS if audio else ())
 
 
 def face_rows(
