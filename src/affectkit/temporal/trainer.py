@@ -278,9 +278,7 @@ def fit_temporal(
     ValueError
         If ``train`` lacks the labels ``cfg.task`` needs, or holds the wrong content.
     """
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, load_state
+    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, best_and_last_checkpoint, load_state
 
     if cfg.task == "classes" and not train.has_labels:
         raise ValueError(f"{train.meta.get('root', 'training data')}: task 'classes' needs clip labels, and there are none")
@@ -308,9 +306,7 @@ def fit_temporal(
     )
     val_loader = [0] if val is not None else None  # validation scores the whole set in one step
     ckpt_dir = out_dir / "checkpoints"
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/score" if val is not None else None,
-                           mode="max", save_last=True, save_top_k=1, enable_version_counter=False)
-    ckpt.FILE_EXTENSION = ".safetensors"
+    ckpt = best_and_last_checkpoint(ckpt_dir, "val/score" if val is not None else None)
     with _quiet_lightning(progress):
         trainer = L.Trainer(
             max_epochs=cfg.epochs, accelerator="auto", devices=1, callbacks=[ckpt],

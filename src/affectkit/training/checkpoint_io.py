@@ -598,3 +598,28 @@ class SafetensorsCheckpointIO(CheckpointIO):
         path = _local_path(path)
         if os.path.isfile(path) or os.path.islink(path):
             os.remove(path)
+
+
+def best_and_last_checkpoint(ckpt_dir: str | os.PathLike, monitor: str | None):
+    """A ``ModelCheckpoint`` writing ``last.safetensors`` every epoch (for resuming) and
+    ``best.safetensors`` at the highest ``monitor`` value (when given).
+
+    Used with :class:`SafetensorsCheckpointIO`, which writes the files.
+
+    Parameters
+    ----------
+    ckpt_dir : str or PathLike
+        Folder of the checkpoints.
+    monitor : str or None
+        Logged metric to maximise (e.g. ``"val/score"``); None keeps only ``last``.
+
+    Returns
+    -------
+    lightning.pytorch.callbacks.ModelCheckpoint
+    """
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=True,
+                           save_top_k=1, enable_version_counter=False)
+    ckpt.FILE_EXTENSION = ".safetensors"
+    return ckpt

@@ -342,10 +342,10 @@ def finetune(
         If ``train`` has no labels for ``cfg.task``, or ``early_stopping`` without ``val``.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping
 
     from affectkit.models.card import export_model
-    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, load_state
+    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, best_and_last_checkpoint, load_state
 
     cfg = cfg or FinetuneConfig()
     if train.images.ndim != 3:
@@ -370,9 +370,7 @@ def finetune(
     module = build_module(cfg, len(train_loader))
     ckpt_dir = out_dir / "checkpoints"
     monitor = "val/score" if val is not None else None
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=True,
-                           save_top_k=1, enable_version_counter=False)
-    ckpt.FILE_EXTENSION = ".safetensors"
+    ckpt = best_and_last_checkpoint(ckpt_dir, monitor)
     callbacks = [ckpt]
     if cfg.early_stopping:
         callbacks.append(EarlyStopping(monitor="val/score", mode="max", patience=cfg.early_stopping))
