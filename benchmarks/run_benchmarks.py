@@ -145,7 +145,7 @@ def render(results: dict, command: str) -> str:
         "## End-to-end speed",
         "",
         f"`analyze` on `{sp['clip']}` (640x360, 472 frames): MTCNN detection, Ng et al. 2015 alignment,",
-        f"the model with mirror averaging; {sp['torch_threads']} torch threads. Wall time includes loading the",
+        f"the model with mirror averaging, tracking on (the default); {sp['torch_threads']} torch threads. Wall time includes loading the",
         "model and detector. Each run is listed; the split is the time spent inside each stage.",
         "",
         "| run | frames | with a face | wall (s) | frames/s | decode (s) | detect (s) | align (s) | model (s) |",

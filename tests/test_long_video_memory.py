@@ -1,4 +1,4 @@
-"""Fast checks of the long-video memory logic: the heap fix and the benchmark's verdict.
+"""Fast checks of the long-video memory logic: the heap trimmer and the benchmark's verdict.
 
 Nothing here times or measures memory; benchmarks/long_video.py does that.
 """
@@ -13,54 +13,26 @@ import affectkit.memory as memory
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class FakeLibc:
-    def __init__(self, result: int = 1):
-        self.calls = []
-        self.result = result
-
-    def mallopt(self, param, value):
-        self.calls.append((param, value.value))
-        return self.result
-
-
-@pytest.fixture
-def fresh(monkeypatch):
-    """The module as if the process had not set the threshold yet, and no user tuning."""
-    monkeypatch.setattr(memory, "_applied", False)
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+def test_trimmer_releases_every_n_frames():
+    calls = []
+    trimmer = memory.HeapTrimmer(every=32, release=lambda: calls.append(1))
+    done = [trimmer.add(8) for _ in range(12)]  # 96 frames in chunks of 8
+    assert done == [False, False, False, True] * 3
+    assert len(calls) == 3 == trimmer.releases
+    assert trimmer.add(100) is True and len(calls) == 4  # a big chunk releases once, the count restarts
+    assert trimmer.add(31) is False
 
 
-def test_sets_the_mmap_threshold_once(fresh, monkeypatch):
-    libc = FakeLibc()
-    monkeypatch.setattr(memory, "_glibc", lambda: libc)
-    assert memory.bound_native_heap() is True
-    assert libc.calls == [(memory.M_MMAP_THRESHOLD, memory.DEFAULT_MMAP_THRESHOLD)]
-    assert memory.bound_native_heap() is False  # idempotent: process-wide, set once
-    assert len(libc.calls) == 1
-
-
-def test_no_op_without_glibc(fresh, monkeypatch):
+def test_trimmer_is_a_no_op_without_glibc(monkeypatch):
     monkeypatch.setattr(memory, "_glibc", lambda: None)
-    assert memory.bound_native_heap() is False
+    trimmer = memory.HeapTrimmer(every=1)
+    assert trimmer.add(100) is False and trimmer.releases == 0
+    assert memory.release_free_heap() is False
 
 
-def test_users_own_tuning_wins(fresh, monkeypatch):
-    libc = FakeLibc()
-    monkeypatch.setattr(memory, "_glibc", lambda: libc)
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert memory.bound_native_heap() is False and libc.calls == []
-
-
-def test_failed_mallopt_is_retried(fresh, monkeypatch):
-    libc = FakeLibc(result=0)
-    monkeypatch.setattr(memory, "_glibc", lambda: libc)
-    assert memory.bound_native_heap() is False
-    assert memory.bound_native_heap() is False and len(libc.calls) == 2
-
-
-def test_rejects_a_bad_threshold(fresh):
-    with pytest.raises(ValueError, match="positive"):
-        memory.bound_native_heap(0)
+def test_trimmer_rejects_bad_every():
+    with pytest.raises(ValueError, match="every"):
+        memory.HeapTrimmer(every=0)
 
 
 def test_glibc_lookup_matches_the_platform():
@@ -71,15 +43,47 @@ def test_glibc_lookup_matches_the_platform():
     except (ValueError, OSError, AttributeError):
         glibc = False
     assert (memory._glibc() is not None) == glibc
+    if glibc:
+        assert memory.release_free_heap() in (True, False)  # callable for real; no memory measured
 
 
-def test_analyzer_bounds_the_heap(monkeypatch, untrained_model):
+def test_analyzer_trims_during_a_video(media, untrained_model):
     from affectkit import pipeline
 
     calls = []
-    monkeypatch.setattr(pipeline, "bound_native_heap", lambda: calls.append(1))
-    pipeline.Analyzer(model=untrained_model, detector="haar")
-    assert calls == [1]
+    analyzer = pipeline.Analyzer(model=untrained_model, detector="haar", every=4, batch_frames=8)
+    analyzer._trimmer = memory.HeapTrimmer(every=16, release=lambda: calls.append(1))
+    list(analyzer.iter_source(media / "single_face.mp4"))
+    assert analyzer.frames_done == 18  # 72 frames, every 4th
+    assert len(calls) == 1  # after 16 frames (two chunks of 8), not again for the last 2
+
+
+def test_padded_size_has_four_steps_per_doubling():
+    from affectkit.faces.detect import padded_size
+
+    assert [padded_size(n) for n in (0, 1, 7, 8, 9, 27, 33, 185, 261, 311, 512, 513)] == \
+        [0, 1, 7, 8, 10, 28, 40, 192, 320, 320, 512, 640]
+    sizes = {padded_size(n) for n in range(1, 4097)}
+    assert len(sizes) == 44  # 1 to 8, then 4 per doubling up to 4096: a bounded set of batch shapes
+    assert all(n <= padded_size(n) <= 1.25 * n for n in range(1, 4097))
+
+
+def test_padding_does_not_change_the_rows():
+    import torch
+    from facenet_pytorch.models.mtcnn import ONet, RNet
+
+    from affectkit.faces.detect import _PaddedForward
+
+    torch.manual_seed(0)
+    for net, size in ((RNet(pretrained=False).eval(), 24), (ONet(pretrained=False).eval(), 48)):
+        x = torch.randn(37, 3, size, size)
+        with torch.inference_mode():
+            plain = net(x)
+            padded = _PaddedForward(net.forward)(x)  # runs 40 rows
+        assert len(padded) == len(plain)
+        for a, b in zip(padded, plain):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -1,75 +1,106 @@
-"""Keep the native (C) heap from growing over a long video.
+"""Keep the C heap from growing over a long video.
 
-MTCNN allocates tensors of a different size in every chunk of frames (its second
-and third stages run on as many candidate boxes as the first stage found). With
-glibc's default settings, a freed block of more than 128 KiB that was mmapped
-raises the mmap threshold to its size (up to 32 MiB), so later blocks of that size
-are carved out of the heap arenas instead; freed, they leave holes that glibc keeps
-rather than returning to the system. The process's resident memory then creeps up
-for minutes and its peak rises with video length (docs/long_video.md: 1132, 1233 and
-1390 MiB for 1, 3 and 10 minutes) although the memory in use stays flat.
+The detector and the model allocate many large tensors in every chunk of frames and
+free them again. glibc's ``malloc`` serves them from its heap (after the first such
+block is freed, its mmap threshold rises to up to 32 MiB) and keeps the freed blocks
+for reuse. Whenever the blocks that are live at one moment do not fit the holes left
+by earlier ones, the heap grows; the freed pages stay resident, so the process's
+memory creeps up for minutes, by an amount that differs from run to run
+(docs/long_video.md: peaks of 1132, 1233 and 1390 MiB for 1, 3 and 10 minutes of
+video before this module, with the memory actually in use flat).
 
-:func:`bound_native_heap` fixes the mmap threshold, so every large block is mapped
-on allocation and unmapped when freed and the heaps hold only small blocks. It is a
-no-op where the C library is not glibc.
+:class:`HeapTrimmer`, called from the analysis loop, hands the free pages back to the
+system every few dozen frames (``malloc_trim(0)``), so what is resident is what is in
+use plus at most a few chunks' worth of free blocks, however long the video. It does
+nothing where the C library is not glibc.
+
+Fixing the mmap threshold instead (``mallopt(M_MMAP_THRESHOLD)``) would map and unmap
+every large block: it kept memory flat too, but the fresh pages cost 20 times as many
+page faults and made the sample clip 40 to 60 % slower on the benchmark machine.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from typing import Callable
 
-# glibc's <malloc.h>: mallopt parameter of the mmap threshold. Setting it also turns
-# off the dynamic raising of the threshold described above.
-M_MMAP_THRESHOLD = -3
-# glibc's own initial threshold; measured on the sample clip, it keeps the heaps'
-# free bytes at about 1 MiB with no measurable loss of speed (docs/long_video.md).
-DEFAULT_MMAP_THRESHOLD = 128 * 1024
+# Analysed frames between two trims: 4 chunks of 8 frames. Every frame would cost more
+# page faults for about 20 MiB less peak memory; see docs/long_video.md.
+TRIM_EVERY_FRAMES = 32
 
-_applied = False
+_libc: ctypes.CDLL | None | bool = False  # False: not looked up yet
 
 
 def _glibc() -> ctypes.CDLL | None:
-    """The running C library if it is glibc with ``mallopt``, else None."""
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36"; None or an error elsewhere
-            return None
-        libc = ctypes.CDLL(None)  # the symbols already loaded into the process, libc's among them
-    except (ValueError, OSError, AttributeError):
-        return None
-    return libc if hasattr(libc, "mallopt") else None
+    """The running C library if it is glibc with ``malloc_trim``, else None (looked up once)."""
+    global _libc
+    if _libc is False:
+        _libc = None
+        try:
+            if os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36"; None or an error elsewhere
+                libc = ctypes.CDLL(None)  # the symbols already loaded into the process
+                if hasattr(libc, "malloc_trim"):
+                    _libc = libc
+        except (ValueError, OSError, AttributeError):
+            pass
+    return _libc
 
 
-def bound_native_heap(threshold: int = DEFAULT_MMAP_THRESHOLD) -> bool:
-    """Fix glibc's mmap threshold so that freed large blocks go back to the system.
+def release_free_heap() -> bool:
+    """Hand the free pages of glibc's heaps back to the system (``malloc_trim(0)``).
 
-    Process-wide and idempotent: the first call sets it, later calls do nothing.
-    Nothing is changed where the C library is not glibc, or when the environment
-    already sets ``MALLOC_MMAP_THRESHOLD_`` (the user's own tuning wins).
-
-    Parameters
-    ----------
-    threshold : int
-        Allocations of at least this many bytes are served by ``mmap`` and returned
-        to the system on ``free``.
+    Live memory is untouched; freed blocks keep their address range, and a page is
+    faulted in again when it is reused.
 
     Returns
     -------
     bool
-        True if this call set the threshold.
+        True if memory was released; False if none was, or the C library is not glibc.
+    """
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+class HeapTrimmer:
+    """Call :func:`release_free_heap` once every ``every`` frames.
+
+    Parameters
+    ----------
+    every : int
+        Frames between two releases.
+    release : callable, optional
+        What to call instead of :func:`release_free_heap` (for tests). By default,
+        nothing is called where the C library is not glibc.
 
     Raises
     ------
     ValueError
-        If ``threshold`` is not a positive number of bytes.
+        If ``every < 1``.
     """
-    global _applied
-    if threshold <= 0:
-        raise ValueError(f"threshold must be a positive number of bytes, got {threshold}")
-    if _applied or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    libc = _glibc()
-    if libc is None:
-        return False
-    _applied = bool(libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(threshold)))  # 1 on success
-    return _applied
+
+    def __init__(self, every: int = TRIM_EVERY_FRAMES, release: Callable[[], object] | None = None):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every = every
+        self._release = release if release is not None else (release_free_heap if _glibc() else None)
+        self._frames = 0
+        self.releases = 0
+
+    def add(self, frames: int) -> bool:
+        """Count ``frames`` more frames done; release the free heap if ``every`` have passed.
+
+        Returns
+        -------
+        bool
+            True if this call released.
+        """
+        if self._release is None:
+            return False
+        self._frames += frames
+        if self._frames < self.every:
+            return False
+        self._frames = 0
+        self._release()
+        self.releases += 1
+        return True

@@ -25,7 +25,7 @@ from affectkit.faces.tracking import Tracker
 from affectkit.faces.types import Face
 from affectkit.io.media import Frame, expand_inputs, iter_frames, media_kind, video_frame_count
 from affectkit.io.write import TableWriter, check_table_path
-from affectkit.memory import bound_native_heap
+from affectkit.memory import HeapTrimmer
 from affectkit.models.recognizer import Recognizer
 from affectkit.table import face_rows, make_table, table_columns
 
@@ -117,7 +117,6 @@ class Analyzer:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
         if (smooth or impute) and not track:
             raise ValueError("smooth and impute work per track; they need track=True")
-        bound_native_heap()  # a long video must not grow the C heap (see affectkit.memory)
         self.recognizer = Recognizer(model, tta=tta)
         self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
         self.faces_cropped = faces_cropped
@@ -136,6 +135,7 @@ class Analyzer:
         self.frames_done = 0
         self.frames_with_face = 0
         self.errors: list[str] = []
+        self._trimmer = HeapTrimmer()  # a long video must not grow the C heap (affectkit.memory)
 
     def _faces(self, chunk: list[Frame]) -> tuple[list[list[Face]], list[np.ndarray]]:
         if self.detector is None:
@@ -202,6 +202,7 @@ class Analyzer:
                 if self.audio is not None:
                     _add_voice(out, voice)
                 self.frames_done += len(chunk)
+                self._trimmer.add(len(chunk))
                 if on_frames:
                     on_frames(len(chunk))
                 if out:
