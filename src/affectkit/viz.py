@@ -22,13 +22,40 @@ EXPRESSION_COLOURS = {
 }
 
 
-def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6) -> Path:
+def _timelines(df: pd.DataFrame, source: str, max_tracks: int) -> list[tuple[str, pd.DataFrame]]:
+    """The timelines of one video source to plot: one per person, on all of the source's frames.
+
+    With ``track_id`` set, each of the ``max_tracks`` longest tracks gets its own
+    timeline (indexed by frame, with NaN where the person is absent, so that lines break
+    there); without it, face 0 of each frame, as tracking is off.
+    """
+    sub = df[df["source"] == source]
+    frames = sub.groupby("frame", sort=True)["time_s"].first()
+    tracked = sub.dropna(subset=["track_id"]) if "track_id" in sub else sub.iloc[:0]
+    if tracked.empty:
+        return [("face 0", sub.groupby("frame", sort=True).first())]
+    counts = tracked["track_id"].value_counts(sort=False).sort_index()
+    longest = counts.sort_values(ascending=False, kind="stable").index[:max_tracks]
+    out = []
+    for k in sorted(longest):
+        rows = tracked[tracked["track_id"] == k].groupby("frame", sort=True).first()
+        rows = rows.reindex(frames.index)
+        rows["time_s"] = frames
+        out.append((f"track {int(k)} ({int(counts[k])} rows)", rows))
+    return out
+
+
+def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6, max_tracks: int = 4) -> Path:
     """Plot an analyze table to a PNG/PDF/SVG, written atomically.
 
-    For each video source (up to ``max_sources``): valence and arousal of face 0 over
-    time (seconds), on a [-1, 1] axis, with a strip below coloured by the dominant
-    expression of each frame; frames with no face are left blank. Image sources are
-    summarised as one bar chart of mean expression probabilities.
+    For each video source (up to ``max_sources``) and each person in it (its
+    ``max_tracks`` longest ``track_id`` tracks; face 0 of each frame if the table has no
+    ``track_id``), one panel: valence and arousal over time (seconds) on a [-1, 1] axis,
+    with a strip below coloured by the dominant expression of each frame. Lines break
+    where the person is absent; imputed frames (``--impute``) are drawn pale in the
+    strip. With ``--smooth`` columns present, the smoothed valence and arousal are drawn
+    over the raw values, which are drawn thin. Image sources are summarised as one bar
+    chart of mean expression probabilities.
 
     Raises
     ------
@@ -45,35 +72,44 @@ def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6) -> Path
         raise ValueError("nothing to plot: the table is empty")
     is_video = df["time_s"].notna()
     videos = list(dict.fromkeys(df.loc[is_video, "source"]))[:max_sources]
+    panels = [(source, label, rows) for source in videos for label, rows in _timelines(df, source, max_tracks)]
     has_images = (~is_video).any()
-    n_panels = len(videos) + int(bool(has_images))
+    n_panels = len(panels) + int(bool(has_images))
     fig = plt.figure(figsize=(11, 3.6 * n_panels), constrained_layout=True)
     grid = fig.add_gridspec(n_panels * 2, 1, height_ratios=[5, 1] * n_panels)
-    for i, source in enumerate(videos):
-        sub = df[(df["source"] == source)]
-        frames = sub.groupby("frame", sort=True).first()  # face 0, or the no-face row
-        t = frames["time_s"].to_numpy()
+    smoothed = {"valence_smooth", "arousal_smooth"} <= set(df.columns)
+    for i, (source, label, frames) in enumerate(panels):
+        t = frames["time_s"].to_numpy(dtype=float)
         ax = fig.add_subplot(grid[2 * i])
         ax.axhline(0, color="black", lw=0.6)
-        ax.plot(t, frames["valence"], color="#2ca02c", lw=1.8, label="valence")
-        ax.plot(t, frames["arousal"], color="#ff7f0e", lw=1.8, label="arousal")
+        for name, colour in (("valence", "#2ca02c"), ("arousal", "#ff7f0e")):
+            raw = frames[name].to_numpy(dtype=float)
+            if smoothed:
+                ax.plot(t, raw, color=colour, lw=0.7, alpha=0.45)
+                ax.plot(t, frames[f"{name}_smooth"].to_numpy(dtype=float), color=colour, lw=1.8,
+                        label=f"{name} (smoothed)")
+            else:
+                ax.plot(t, raw, color=colour, lw=1.8, label=name)
         ax.set_ylim(-1.05, 1.05)
         ax.set_xlim(t.min(), max(t.max(), t.min() + 1e-3))
         ax.set_ylabel("valence, arousal [-1, 1]")
-        ax.set_title(Path(str(source)).name)
+        ax.set_title(f"{Path(str(source)).name}: {label}")
         ax.legend(loc="upper right", ncols=2, frameon=False)
         ax.tick_params(labelbottom=False)
         strip = fig.add_subplot(grid[2 * i + 1], sharex=ax)
         dt = np.median(np.diff(t)) if len(t) > 1 else 1.0
+        imputed = (frames["imputed"].fillna(False).astype(bool).to_numpy() if "imputed" in frames
+                   else np.zeros(len(t), bool))
         for expr, colour in EXPRESSION_COLOURS.items():
-            mask = (frames["expression"] == expr).fillna(False).to_numpy()
-            if mask.any():
-                strip.bar(t[mask], 1, width=dt, color=colour, align="edge", linewidth=0)
+            mask = (frames["expression"] == expr).fillna(False).to_numpy(dtype=bool)
+            for part, alpha in ((mask & ~imputed, 1.0), (mask & imputed, 0.35)):
+                if part.any():
+                    strip.bar(t[part], 1, width=dt, color=colour, alpha=alpha, align="edge", linewidth=0)
         strip.set_yticks([])
         strip.set_ylabel("expression", rotation=0, ha="right", va="center")
         strip.set_xlabel("time (s)")
     if has_images:
-        ax = fig.add_subplot(grid[2 * len(videos) : 2 * len(videos) + 2])
+        ax = fig.add_subplot(grid[2 * len(panels) : 2 * len(panels) + 2])
         means = df.loc[~is_video, list(EXPRESSIONS)].mean()
         ax.bar(EXPRESSIONS, means, color=[EXPRESSION_COLOURS[e] for e in EXPRESSIONS])
         n_faces = int(df.loc[~is_video, "face"].notna().sum())
