@@ -6,17 +6,18 @@ For each length, a synthetic video is made by looping ``shared/media/WolfgangLan
 (640x360, 23.98 fps, 472 frames, 19.7 s) with PyAV (re-encoded as H.264) into ``runs/bench/``
 (git-ignored; reused when it exists). Then ``affectkit analyze`` runs on it in a fresh
 subprocess with tracking on (the default), and the script records the child's peak resident
-memory (``os.wait4`` rusage ``ru_maxrss``), its wall time and frames per second. ``--every N``
+memory (``ru_maxrss`` when the command's work is done, and over the whole process with
+``os.wait4``), its wall time and frames per second. ``--every N``
 still decodes every frame but detects and recognises only every N-th, so "decoded fps" counts
 all frames and "analysed fps" the analysed ones.
 
 Memory that stays flat as the video gets longer is the claim under test: the command
-streams the table to disk, keeps only a bounded amount of state, and fixes glibc's mmap
-threshold (:mod:`affectkit.memory`) so that the detector's variable-size tensors do not
-fragment the native heap. :func:`flatness` turns the runs into a PASS/FAIL verdict
+streams the table to disk, keeps only a bounded amount of state, pads the detector's
+variable-size batches to a few fixed sizes (``affectkit.faces.detect.padded_size``), so
+that a long video does not keep allocating tensors of new sizes. :func:`flatness` turns the runs into a PASS/FAIL verdict
 (thresholds ``PEAK_GROWTH_MAX_MIB`` and ``SLOPE_MAX_MIB_PER_MIN``). ``--no-track-minutes``
 adds a run with ``--no-track`` to show what tracking costs; ``--control-minutes`` adds runs
-with the heap fix turned off, to show what it changes.
+with the detector's batch padding turned off, to show what it changes.
 
 Needs the shared data folder (``$AFFECTKIT_SHARED`` or ``../shared``).
 """
@@ -51,10 +52,20 @@ SOURCE_NAME = "WolfgangLanger_Pexels.mp4"
 PEAK_GROWTH_MAX_MIB = 50.0
 SLOPE_MAX_MIB_PER_MIN = 2.0
 
-# The control run: affectkit with the heap fix of affectkit.memory turned off (marked as
-# already applied), otherwise `affectkit analyze` as the command line runs it.
-_CONTROL_CODE = ("import runpy, affectkit.memory as m; m._applied = True; "
-                 "runpy.run_module('affectkit.cli', run_name='__main__')")
+# The child: `affectkit analyze` as the command line runs it, plus an exit handler that
+# writes the process's peak RSS so far (KiB) to the file named by $AFFECTKIT_BENCH_PEAK.
+# The handler is registered first, so it runs last of the exit handlers: after the command
+# has done all its work, but before the interpreter's own shutdown, which frees the
+# libraries' memory and briefly raises RSS by a length-independent amount that os.wait4's
+# lifetime peak includes (both are reported). The control run also turns off the padding
+# of MTCNN's R-/O-net batches (the wrapper becomes the identity before the detector is built).
+_CHILD_CODE = (
+    "import atexit, os, resource; "
+    "atexit.register(lambda: open(os.environ['AFFECTKIT_BENCH_PEAK'], 'w')"
+    ".write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))); "
+    "{control}import runpy; runpy.run_module('affectkit.cli', run_name='__main__')"
+)
+_CONTROL = "import affectkit.faces.detect as d; d._PaddedForward = lambda forward: forward; "
 
 
 def make_looped_video(source: Path, path: Path, minutes: float) -> int:
@@ -178,38 +189,52 @@ def run_analyze(video: Path, output: Path, every: int, extra: list[str], sample_
                 control: bool = False) -> dict:
     """Run ``affectkit analyze`` in a subprocess; return its wall time, peak RSS and RSS over time.
 
-    The peak is the child's own ``ru_maxrss`` (``os.wait4``); the RSS samples (from
-    ``/proc/PID/status`` every ``sample_s`` seconds) show whether memory still grows late
-    in the run, which a peak alone cannot. ``control`` turns off the heap fix of
-    :mod:`affectkit.memory` in the child.
+    ``peak_rss_mib`` is the child's ``ru_maxrss`` when its work is done (written by its
+    last exit handler), ``lifetime_peak_rss_mib`` its ``ru_maxrss`` from ``os.wait4``,
+    which also covers the interpreter's shutdown; the RSS samples (from
+    ``/proc/PID/status`` every ``sample_s`` seconds, until the work is done at ``work_s``)
+    show whether memory still grows late in the run, which a peak alone cannot. ``control`` turns off the
+    padding of the detector's R-/O-net batches in the child.
     """
     args = ["analyze", str(video), "-o", str(output), "--every", str(every), "-q", *extra]
-    cmd = [sys.executable, *(["-c", _CONTROL_CODE] if control else ["-m", "affectkit.cli"]), *args]
+    cmd = [sys.executable, "-c", _CHILD_CODE.format(control=_CONTROL if control else ""), *args]
     samples: list[tuple[float, float]] = []
+    peak_file = Path(tempfile.mkstemp(prefix="affectkit-peak-")[1])
     t = time.perf_counter()
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe would block the child
-        proc = subprocess.Popen(cmd, stderr=err)
+        proc = subprocess.Popen(cmd, stderr=err, env={**os.environ, "AFFECTKIT_BENCH_PEAK": str(peak_file)})
+        work_s = None  # when the child's exit handler wrote its peak: the work is done
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # this child's own rusage
             if pid:
                 break
-            if (rss := _rss_mib(proc.pid)) is not None:
+            if work_s is None and peak_file.stat().st_size:
+                work_s = time.perf_counter() - t
+            if work_s is None and (rss := _rss_mib(proc.pid)) is not None:  # shutdown is not sampled
                 samples.append((round(time.perf_counter() - t, 1), round(rss, 1)))
             time.sleep(sample_s)
         wall = time.perf_counter() - t
+        work_s = work_s or wall
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
             err.seek(0)
             raise SystemExit(f"analyze failed (exit {code}) on {video}:\n{err.read().decode(errors='replace')}")
+    work_peak_kib = float(peak_file.read_text() or "nan")
+    peak_file.unlink()
     shown = [str(Path(a).relative_to(ROOT)) if Path(a).is_absolute() and Path(a).is_relative_to(ROOT) else a
              for a in args]
 
     def rss_at(fraction: float) -> float | None:
         return samples[min(int(fraction * len(samples)), len(samples) - 1)][1] if samples else None
 
-    return {"command": shlex.join(["affectkit", *shown]) + ("  # heap fix off" if control else ""), "wall_s": wall,
-            "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+    return {"command": shlex.join(["affectkit", *shown]) + ("  # batch padding off" if control else ""),
+            "wall_s": wall, "work_s": work_s,
+            "peak_rss_mib": work_peak_kib / 1024,  # Linux reports KiB; up to the end of the command's work
+            "lifetime_peak_rss_mib": usage.ru_maxrss / 1024,  # including the interpreter's shutdown
             "rss_mib_at_25_50_75_100_percent": [rss_at(f) for f in (0.25, 0.5, 0.75, 1.0)],
+            # when the highest sample was taken: a peak in the run's first or last seconds is start-up or
+            # shutdown, one in between is the analysis itself
+            "highest_sample_at_percent": 100 * max(samples, key=lambda a: a[1])[0] / work_s if samples else None,
             "rss_growth_second_half_mib": rss_at(1.0) - rss_at(0.5) if samples else None,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_samples_s_mib": samples[:: max(1, len(samples) // 200)], "rss_samples_all": samples}
@@ -221,7 +246,7 @@ def main() -> None:
     parser.add_argument("--no-track-minutes", type=float, nargs="*", default=[1],
                         help="lengths to run again with --no-track (default 1; none: no such run)")
     parser.add_argument("--control-minutes", type=float, nargs="*", default=[],
-                        help="lengths to run again with the heap fix of affectkit.memory off")
+                        help="lengths to run again with the padding of the detector's batches off")
     parser.add_argument("--every", type=int, default=5, help="analyse every N-th frame (all are decoded)")
     parser.add_argument("--format", choices=["csv", "parquet", "json"], default="csv", help="output table format")
     parser.add_argument("--extra", default="", help='more analyze options, e.g. "--smooth 0.5 --impute 1"')
@@ -266,17 +291,17 @@ def main() -> None:
         analysed = int(table[["source", "frame"]].drop_duplicates().shape[0])
         with_face = int(table.loc[table["face"].notna(), "frame"].nunique())
         run = {
-            "minutes": minutes, "tracking": track, "heap_fix": not control, "load_average_at_start": round(load, 2),
+            "minutes": minutes, "tracking": track, "padded_batches": not control, "load_average_at_start": round(load, 2),
             "video_frames": n_frames, "frames_analysed": analysed,
             "frames_with_face": with_face, "rows": len(table),
             "tracks": int(table["track_id"].nunique()), "output_bytes": output.stat().st_size,
             **result,
-            "rss_slope_second_half_mib_per_min": second_half_slope(result["rss_samples_all"], result["wall_s"], minutes),
+            "rss_slope_second_half_mib_per_min": second_half_slope(result["rss_samples_all"], result["work_s"], minutes),
             "decoded_fps": n_frames / result["wall_s"], "analysed_fps": analysed / result["wall_s"],
         }
         del run["rss_samples_all"], table
         runs.append(run)
-        print(f"{minutes:g} min, tracking {'on' if track else 'off'}{', heap fix off' if control else ''}: "
+        print(f"{minutes:g} min, tracking {'on' if track else 'off'}{', batch padding off' if control else ''}: "
               f"{n_frames} frames, peak RSS {run['peak_rss_mib']:.0f} MiB, {run['wall_s']:.0f} s, "
               f"{run['decoded_fps']:.1f} decoded fps, {run['analysed_fps']:.2f} analysed fps (load {load:.2f})",
               flush=True)
@@ -295,13 +320,13 @@ def main() -> None:
         "benchmark_command": shlex.join(["python", "benchmarks/long_video.py", *sys.argv[1:]]),
         "runs": runs,
     }
-    main_runs = [r for r in runs if r["tracking"] and r["heap_fix"]]
+    main_runs = [r for r in runs if r["tracking"] and r["padded_batches"]]
     rss = [r["peak_rss_mib"] for r in main_runs]
     report["peak_rss_spread_mib"] = max(rss) - min(rss)
     report["verdict"] = flatness(main_runs)
-    control_runs = [r for r in runs if not r["heap_fix"]]
+    control_runs = [r for r in runs if not r["padded_batches"]]
     if len({r["minutes"] for r in control_runs}) >= 2:
-        report["verdict_heap_fix_off"] = flatness(control_runs)
+        report["verdict_padding_off"] = flatness(control_runs)
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "long_video.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.docs / "long_video.md").write_text(markdown(report))
@@ -319,18 +344,20 @@ def _row(x: dict) -> str:
     rss = " / ".join(f"{v:.0f}" for v in x["rss_mib_at_25_50_75_100_percent"] if v is not None)
     return (f"| {x['minutes']:g} | {'on' if x['tracking'] else 'off'} | {x['video_frames']} | {x['frames_analysed']} "
             f"| {x['rows']} | {x['tracks']} | {x['wall_s']:.0f} | {x['decoded_fps']:.1f} | {x['analysed_fps']:.2f} "
-            f"| {x['load_average_at_start']:.2f} | {x['peak_rss_mib']:.0f} | {rss} "
-            f"| {_num(x['rss_slope_second_half_mib_per_min'], '+.1f')} |")
+            f"| {x['load_average_at_start']:.2f} | {x['peak_rss_mib']:.0f} | {_num(x.get('lifetime_peak_rss_mib'), '.0f')} "
+            f"| {_num(x.get('highest_sample_at_percent'), '.0f')} "
+            f"| {rss} | {_num(x['rss_slope_second_half_mib_per_min'], '+.1f')} | {x['cpu_s']:.0f} |")
 
 
 def markdown(r: dict) -> str:
     v = r["verdict"]
-    runs = [x for x in r["runs"] if x["heap_fix"]]
-    controls = [x for x in r["runs"] if not x["heap_fix"]]
+    runs = [x for x in r["runs"] if x["padded_batches"]]
+    controls = [x for x in r["runs"] if not x["padded_batches"]]
     header = [
         "| minutes | tracking | video frames | analysed frames | rows | tracks | wall (s) | decoded fps | analysed fps "
-        "| load at start | peak RSS (MiB) | RSS at 25/50/75/100 % of the run (MiB) | RSS slope, 2nd half (MiB/min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| load at start | peak RSS (MiB) | peak RSS with shutdown (MiB) | highest sample at (% of the run) "
+        "| RSS at 25/50/75/100 % of the run (MiB) | RSS slope, 2nd half (MiB/min) | CPU (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines = [
         "# Long videos: memory and speed of `affectkit analyze`",
@@ -358,8 +385,8 @@ def markdown(r: dict) -> str:
         "",
         "Start-up (imports, loading the detector and the model) is a fixed cost that every run pays, so peaks "
         "are compared across lengths, not against zero. What may still grow early in a run is bounded: the "
-        "convolution library keeps per-shape state for every distinct number of candidate boxes MTCNN's "
-        "second and third stages see, a few tens of MiB that stop growing once the shapes have been seen. "
+        "convolution library keeps per-shape state for every distinct input shape it sees, and MTCNN's "
+        "second and third stages see a few padded batch sizes, so this stops growing once they have been seen. "
         "A leak of more than 2 MiB per minute of video fails the second test, and one of more than "
         f"{v['peak_max_mib'] / (v['longest_min'] - v['shortest_min']):.1f} MiB per minute also the first.",
         "",
@@ -370,20 +397,24 @@ def markdown(r: dict) -> str:
         "in every run but the one marked off, which shows what tracking costs. "
         f"`--every {r['every']}` decodes every frame but analyses only every {r['every']}th: *decoded fps* "
         f"counts all frames, *analysed fps* the analysed ones; wall time includes the start-up (imports, "
-        "loading the detector and the model). Peak RSS is the child process's `ru_maxrss`; the RSS "
+        "loading the detector and the model). *Peak RSS* is the child process's `ru_maxrss` when the command "
+        "has done its work (read by its last exit handler, after the table is written); *with shutdown* is its "
+        "`ru_maxrss` over the whole process, which adds the interpreter's shutdown: freeing the libraries' "
+        "memory briefly raises RSS by an amount that varies from run to run and does not depend on the video "
+        "(the difference of the two columns), so the verdict uses the first. The RSS "
         "columns are samples of `/proc/PID/status` at a quarter, half, three quarters and the end of the "
-        "run's wall time (the series is in the JSON file); the slope is the least-squares slope of those "
-        "samples over the second half of the run, per minute of video (wall time per minute of video "
-        "includes the start-up, which overstates it if anything).",
+        "command's work (from its start to its exit handler; the shutdown is not sampled; the series is in the "
+        "JSON file), and *highest sample at* says when the highest of them was taken; the slope is the "
+        "least-squares slope of those samples over the second half of the work, per minute of video (time per "
+        "minute of video includes the start-up, which overstates it if anything). *CPU* is the child's user "
+        "plus system time, less sensitive to other work on the machine than the fps.",
         "",
         *header,
         *[_row(x) for x in runs],
         "",
         f"Peak RSS spread over the lengths (tracking on): {r['peak_rss_spread_mib']:.0f} MiB. The table is "
-        "streamed to disk, the tracker, smoothing and imputation keep bounded state, and `affectkit` fixes "
-        "glibc's mmap threshold (`affectkit.memory.bound_native_heap`): without that, the detector's tensors, "
-        "which change size with every chunk of frames, leave freed holes in the C heap that glibc keeps, and "
-        "the peak rises with the length of the video.",
+        "streamed to disk, the tracker, smoothing and imputation keep bounded state, MTCNN's second and third "
+        "stages run on batches padded to a few fixed sizes (the control below turns that off).",
     ]
     pairs = [(a, b) for a in runs for b in runs
              if a["minutes"] == b["minutes"] and a["tracking"] and not b["tracking"]]
@@ -399,21 +430,26 @@ def markdown(r: dict) -> str:
     if controls:
         lines += [
             "",
-            "## Control: the heap fix turned off",
+            "## Control: batch padding turned off",
             "",
-            "The same command with `affectkit.memory.bound_native_heap` turned off, i.e. glibc's default "
-            "dynamic mmap threshold:",
+            "The same command with the padding of MTCNN's R-/O-net batches turned off, so that they run "
+            "on as many candidate boxes as the stage before found:",
             "",
             *header,
             *[_row(x) for x in controls],
         ]
-        if (cv := r.get("verdict_heap_fix_off")):
+        if (cv := r.get("verdict_padding_off")):
             lines += [
                 "",
-                f"With the fix off the verdict would be {'PASS' if cv['passed'] else 'FAIL'}: peak growth "
+                f"With the padding off the verdict would be {'PASS' if cv['passed'] else 'FAIL'}: peak growth "
                 f"{cv['peak_growth_mib']:+.0f} MiB from {cv['shortest_min']:g} to {cv['longest_min']:g} min, "
                 f"slope {_num(cv['slope_mib_per_min'], '+.1f')} MiB/min.",
             ]
+        same = [(a, b) for a in runs for b in controls if a["minutes"] == b["minutes"] and a["tracking"]]
+        if same:
+            lines += ["", "Padding on against off, same video: " + "; ".join(
+                f"{a['minutes']:g} min: peak {a['peak_rss_mib'] - b['peak_rss_mib']:+.0f} MiB, "
+                f"CPU time {100 * (a['cpu_s'] / b['cpu_s'] - 1):+.0f} %" for a, b in same) + "."]
     lines += [
         "",
         "Commands that were run:",

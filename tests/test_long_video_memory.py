@@ -1,4 +1,4 @@
-"""Fast checks of the long-video memory logic: the heap trimmer and the benchmark's verdict.
+"""Fast checks of the long-video memory logic: the detector's padded batches and the benchmark's verdict.
 
 Nothing here times or measures memory; benchmarks/long_video.py does that.
 """
@@ -8,54 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import affectkit.memory as memory
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_trimmer_releases_every_n_frames():
-    calls = []
-    trimmer = memory.HeapTrimmer(every=32, release=lambda: calls.append(1))
-    done = [trimmer.add(8) for _ in range(12)]  # 96 frames in chunks of 8
-    assert done == [False, False, False, True] * 3
-    assert len(calls) == 3 == trimmer.releases
-    assert trimmer.add(100) is True and len(calls) == 4  # a big chunk releases once, the count restarts
-    assert trimmer.add(31) is False
-
-
-def test_trimmer_is_a_no_op_without_glibc(monkeypatch):
-    monkeypatch.setattr(memory, "_glibc", lambda: None)
-    trimmer = memory.HeapTrimmer(every=1)
-    assert trimmer.add(100) is False and trimmer.releases == 0
-    assert memory.release_free_heap() is False
-
-
-def test_trimmer_rejects_bad_every():
-    with pytest.raises(ValueError, match="every"):
-        memory.HeapTrimmer(every=0)
-
-
-def test_glibc_lookup_matches_the_platform():
-    import os
-
-    try:
-        glibc = bool(os.confstr("CS_GNU_LIBC_VERSION"))
-    except (ValueError, OSError, AttributeError):
-        glibc = False
-    assert (memory._glibc() is not None) == glibc
-    if glibc:
-        assert memory.release_free_heap() in (True, False)  # callable for real; no memory measured
-
-
-def test_analyzer_trims_during_a_video(media, untrained_model):
-    from affectkit import pipeline
-
-    calls = []
-    analyzer = pipeline.Analyzer(model=untrained_model, detector="haar", every=4, batch_frames=8)
-    analyzer._trimmer = memory.HeapTrimmer(every=16, release=lambda: calls.append(1))
-    list(analyzer.iter_source(media / "single_face.mp4"))
-    assert analyzer.frames_done == 18  # 72 frames, every 4th
-    assert len(calls) == 1  # after 16 frames (two chunks of 8), not again for the last 2
 
 
 def test_padded_size_has_four_steps_per_doubling():
@@ -127,3 +80,24 @@ def test_second_half_slope_is_per_minute_of_video(bench):
     flat_late = [(t, 500.0 + min(t, 20)) for t in range(0, 61)]
     assert bench.second_half_slope(flat_late, 60.0, 2.0) == pytest.approx(0.0)
     assert bench.second_half_slope([(0, 1.0), (50, 2.0)], 60.0, 2.0) is None
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_benchmark_child_reports_its_work_peak(bench, media, tmp_path, control):
+    """The benchmark's child runs the real command line and writes its peak when the work is done."""
+    out = tmp_path / "t.csv"
+    r = bench.run_analyze(media / "single_face.mp4", out, every=25, extra=[], sample_s=0.2, control=control)
+    assert out.stat().st_size > 0
+    assert 50 < r["peak_rss_mib"] <= r["lifetime_peak_rss_mib"]
+    assert r["command"].startswith("affectkit analyze") and ("batch padding off" in r["command"]) == control
+
+
+def test_control_turns_the_padding_off(bench, monkeypatch):
+    """The control run's hook leaves the R-/O-net forward unwrapped, so their batches keep their raw sizes."""
+    import affectkit.faces.detect as detect
+
+    monkeypatch.setattr(detect, "_PaddedForward", detect._PaddedForward)  # restored after the test
+    forward = lambda x: (x,)  # noqa: E731
+    assert isinstance(detect._PaddedForward(forward), detect._PaddedForward)
+    exec(bench._CONTROL)
+    assert detect._PaddedForward(forward) is forward

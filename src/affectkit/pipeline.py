@@ -25,7 +25,6 @@ from affectkit.faces.tracking import Tracker
 from affectkit.faces.types import Face
 from affectkit.io.media import Frame, expand_inputs, iter_frames, media_kind, video_frame_count
 from affectkit.io.write import TableWriter, check_table_path
-from affectkit.memory import HeapTrimmer
 from affectkit.models.recognizer import Recognizer
 from affectkit.table import face_rows, make_table, table_columns
 
@@ -135,7 +134,6 @@ class Analyzer:
         self.frames_done = 0
         self.frames_with_face = 0
         self.errors: list[str] = []
-        self._trimmer = HeapTrimmer()  # a long video must not grow the C heap (affectkit.memory)
 
     def _faces(self, chunk: list[Frame]) -> tuple[list[list[Face]], list[np.ndarray]]:
         if self.detector is None:
@@ -202,7 +200,6 @@ class Analyzer:
                 if self.audio is not None:
                     _add_voice(out, voice)
                 self.frames_done += len(chunk)
-                self._trimmer.add(len(chunk))
                 if on_frames:
                     on_frames(len(chunk))
                 if out:

@@ -45,10 +45,12 @@ class _PaddedForward:
     MTCNN's second and third stages run on as many candidate boxes as the stage before
     found, a different number in nearly every chunk of frames (185 to 311 for the
     R-net on 8-frame chunks of the sample clip). Every new size allocates tensors of a
-    new size, which over a long video fragments the C heap and grows resident memory,
-    and adds an entry to the convolution library's per-shape caches. A few sizes per
-    doubling keep both bounded, for at most 25 % more R-/O-net work on padding. Each row
-    is computed independently, so the real rows' outputs do not depend on the padding.
+    new size, which over a long video fragments the C heap, and adds entries to the
+    convolution library's per-shape caches, so resident memory creeps up with the
+    length of the video. A few sizes per doubling keep both bounded, for at most 25 %
+    more R-/O-net rows (``benchmarks/long_video.py --control-minutes`` measures the
+    memory with the padding off). Each row is computed independently, so the real rows' outputs do not
+    depend on the padding (``tests/test_long_video_memory.py`` checks this).
     """
 
     def __init__(self, forward):
