@@ -48,8 +48,8 @@ class _PaddedForward:
     new size, which fragments the C heap, and adds entries to the convolution library's
     per-shape caches. A few sizes per doubling keep the number of shapes bounded, for at
     most 25 % more R-/O-net rows. ``benchmarks/long_video.py --control-minutes`` measures
-    both ways on the same videos (docs/long_video.md): with the padding the peak resident
-    memory was 32 to 79 MiB lower at 1, 3 and 10 minutes, for about the same CPU time.
+    peak memory and CPU time with and without the padding on the same videos; the
+    figures are in docs/long_video.md.
     Each row is computed independently, so the real rows' outputs do not depend on the
     padding (``tests/test_long_video_memory.py`` checks this).
     """
