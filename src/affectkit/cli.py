@@ -6,14 +6,17 @@ non-zero exit, never as a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from affectkit.errors import AffectkitError
+from affectkit.errors import AffectkitError, printable
+from affectkit.io.media import DEFAULT_MAX_PIXELS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emotion recognition from faces in images and video.")
 
@@ -35,9 +38,37 @@ class Crop(str, Enum):
     box = "box"
 
 
+def _echo_err(line: str) -> None:
+    """One line to stderr, with control characters and undecodable bytes escaped."""
+    typer.echo(printable(line), err=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    _echo_err(f"error: {message}")
     raise typer.Exit(code)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _on_interrupt(kept: str):
+    """Turn SIGINT/SIGTERM during a command into one line saying what was kept, exit 128+signal."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _echo_err(f"interrupted ({signal.Signals(signum).name}): {kept}")
+        raise typer.Exit(128 + int(signum)) from None
 
 
 @app.command()
@@ -51,6 +82,7 @@ def analyze(
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
+    max_pixels: float = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this (width x height); larger than 16 megapixels they are decoded downscaled for detection."),
     track: bool = typer.Option(True, "--track/--no-track", help="Follow each face across frames (track_id column)."),
     max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),
     smooth: float = typer.Option(0.0, "--smooth", min=0, help="Add *_smooth columns: per-track causal exponential moving average with this time constant, seconds (0 = off)."),
@@ -58,61 +90,50 @@ def analyze(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot (.png/.pdf/.svg)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
     audio: bool = typer.Option(False, "--audio", help="Add voice_* and fused_* columns from each video's sound (voice emotion, late fusion with the face)."),
-    audio_model: str = typer.Option("default", "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors."),
+    audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors. [default: default]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Analyse media into a per-frame table of expressions, valence and arousal.
 
-    The table is written as it is made, so memory does not grow with video length;
-    --plot and --annotate read it back (memory O(rows)).
+    Every output is checked before work starts; the table, plot and annotated copy
+    are written together at the end, and only if all succeed, so a failed or
+    interrupted run leaves existing files as they were.
     """
     from affectkit.pipeline import analyze_to_file
 
     if (smooth or impute) and not track:
         _fail("--smooth and --impute work per track; drop --no-track")
+    if audio_model is not None and not audio:
+        _fail("--audio-model chooses the voice model of --audio; add --audio")
     try:
-        summary = analyze_to_file(
-            inputs, output, every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
-            crop=crop.value, tta=tta.value, min_face_size=min_face_size, track=track, max_gap=max_gap,
-            smooth=smooth, impute=impute, audio=audio_model if audio else None, on_error="collect",
-            progress=not quiet,
-        )
-        errors = summary["errors"]
-        for note in summary.get("notes", []):
-            typer.echo(f"note: {note}", err=True)
-        if not summary["rows"]:
-            for e in errors:
-                typer.echo(f"error: {e}", err=True)
-            _fail("no input could be analysed", 1)
-        if plot is not None or annotate is not None:
-            from affectkit.table import read_table
-
-            df = read_table(output)
-        if plot is not None:
-            from affectkit.viz import plot_table
-
-            plot_table(df, plot)
-        if annotate is not None:
-            from affectkit.viz import annotate as write_annotated
-
-            sources = list(dict.fromkeys(df["source"]))
-            if len(sources) != 1:
-                _fail(f"{annotate}: --annotate needs exactly one input, got {len(sources)}")
-            write_annotated(df, sources[0], annotate)
+        with _on_interrupt(f"nothing was written; {output} is as it was"):
+            summary = analyze_to_file(
+                inputs, output, plot=plot, annotate=annotate, every=every, detector=detector.value,
+                faces_cropped=faces_cropped, model=model, crop=crop.value, tta=tta.value,
+                min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
+                audio=(audio_model or "default") if audio else None, max_pixels=int(max_pixels), on_error="collect",
+                progress=not quiet,
+            )
     except AffectkitError as exc:
         _fail(str(exc))
     except ValueError as exc:  # an option out of range (e.g. --max-gap inf)
         _fail(str(exc))
-    if not quiet:
-        typer.echo(f"{summary['rows']} rows, {summary['frames']} frames, faces found in "
-                   f"{summary['frames_with_face']}: {output}")
-        for extra in (plot, annotate):
-            if extra is not None:
-                typer.echo(f"wrote {extra}")
-    if errors:
-        typer.echo(f"{len(errors)} input(s) failed:", err=True)
+    errors = summary["errors"]
+    for note in summary.get("notes", []):
+        _echo_err(f"note: {note}")
+    if not summary["rows"]:
         for e in errors:
-            typer.echo(f"error: {e}", err=True)
+            _echo_err(f"error: {e}")
+        _fail("no input could be analysed; nothing was written", 1)
+    if not quiet:
+        typer.echo(printable(f"{summary['rows']} rows, {summary['frames']} frames, faces found in "
+                             f"{summary['frames_with_face']}: {output}"))
+        for extra in summary["outputs"][1:]:
+            typer.echo(printable(f"wrote {extra}"))
+    if errors:
+        _echo_err(f"{len(errors)} input(s) failed (the rows decoded before any damage are kept):")
+        for e in errors:
+            _echo_err(f"error: {e}")
         raise typer.Exit(1)
 
 
@@ -212,6 +233,18 @@ def train(
     With --fer and --va-csv it runs the default-model recipe instead (FER-2013 classes
     jointly with DiffusionFER valence/arousal; affectkit.training.multitask).
     """
+    with _on_interrupt(f"checkpoints so far are in {out}; re-run the same command to resume"):
+        _train_impl(**locals())
+
+
+def _train_impl(*,
+    out, config, data, strategy, task, protocol, train_split, val_split, test_split, test_data,
+    seeds, backbone, weights, pretrained, head, tap, input_size, optimizer, lr, lr_step_epochs,
+    weight_decay, head_epochs, epochs, batch_size, network_size, face_size, early_stopping,
+    max_train, dedup, pretrain, pretrain_epochs, pretrain_steps, tta, fer, va_csv, seed,
+    max_steps_per_epoch, resume, init_from, devices, temporal, embedding, rate, frames, hidden,
+    detector, audio_features, speaker_norm, quiet,
+) -> None:
     if fer is not None or va_csv is not None:
         _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
                               max_steps_per_epoch, resume, init_from)
@@ -349,6 +382,13 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Evaluate models on a labelled dataset (mirrors affectkit.evaluation.evaluate.evaluate_models)."""
+    with _on_interrupt(f"no report was written to {output}"):
+        _evaluate_impl(**locals())
+
+
+def _evaluate_impl(*,
+    model, data, split, output, tta, face_size, dedup, target_distribution, quiet,
+) -> None:
     from affectkit.evaluation.evaluate import evaluate_models
     from affectkit.evaluation.report import write_report
     from affectkit.training.experiment import load_splits
@@ -404,6 +444,13 @@ def clip(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Clip-level and per-step emotion from a trained temporal model (mirrors affectkit.temporal.predict.analyze_clips)."""
+    with _on_interrupt(f"nothing was written; {output} is as it was"):
+        _clip_impl(**locals())
+
+
+def _clip_impl(*,
+    inputs, model, output, steps, detector, crop, quiet,
+) -> None:
     from affectkit.io.write import check_table_path, write_table
     from affectkit.temporal.predict import analyze_clips
 
@@ -440,12 +487,20 @@ def features(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Write frozen-backbone embeddings of a dataset (mirrors affectkit.training.features.extract_features)."""
+    with _on_interrupt(f"nothing was written; {output} is as it was"):
+        _features_impl(**locals())
+
+
+def _features_impl(*,
+    backbone, data, output, tap, split, input_size, face_size, weights, quiet,
+) -> None:
     from affectkit.training.experiment import load_splits
     from affectkit.training.features import extract_features, save_features
 
-    if output.suffix not in (".parquet", ".npz"):
-        _fail(f"{output}: features are written as .parquet or .npz")
+    from affectkit.io.write import check_output_path
+
     try:
+        check_output_path(output, (".parquet", ".npz"), "features file")
         faces = load_splits(data, split, size=face_size)
         feats = extract_features(faces, backbone, tap, input_size=input_size, weights=weights, progress=not quiet)
         save_features(output, faces, feats)
@@ -456,7 +511,13 @@ def features(
 
 
 def main() -> None:
-    """Entry point of the ``affectkit`` script."""
+    """Entry point of the ``affectkit`` script.
+
+    SIGTERM is handled as SIGINT is: the command stops, says in one line what was
+    kept, and exits with 128 + the signal number.
+    """
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGINT, _raise_interrupted)
     app(prog_name="affectkit")
 
 

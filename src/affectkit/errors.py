@@ -6,7 +6,39 @@ command line can print a single clear line instead of a library traceback.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
+
+
+def printable(text: object) -> str:
+    """``text`` made safe to print on one line: control characters and undecodable bytes escaped.
+
+    A file name may hold a newline (which would split an ``error:`` line in two) or
+    bytes that are not valid UTF-8 (which Python keeps as lone surrogates, and which a
+    UTF-8 terminal cannot encode). Newlines, tabs and other control characters become
+    ``\\n``, ``\\t``, ``\\x1b``...; undecodable bytes become ``\\xff``. Other
+    text, accented letters included, is unchanged.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first (a Path prints its path).
+
+    Returns
+    -------
+    str
+    """
+    s = str(text)
+    # Lone surrogates are the bytes os.fsdecode could not decode: show them as \xNN.
+    s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    out = []
+    for ch in s:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != " ":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, ch.encode("unicode_escape").decode("ascii")))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class AffectkitError(Exception):
@@ -27,11 +59,57 @@ class InputError(AffectkitError):
     def __init__(self, path: str | Path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{printable(self.path)}: {problem}")
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """A library's message, fit to follow ``FILE:`` on one error line.
+
+    Line breaks (and the spaces around them) become a single space; text longer
+    than ``limit`` characters is cut and ends with ``...``.
+
+    Parameters
+    ----------
+    text : object
+        Usually an exception; converted with ``str``.
+    limit : int
+        Most characters kept.
+
+    Returns
+    -------
+    str
+    """
+    s = re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+    return s if len(s) <= limit else s[: limit - 3].rstrip() + "..."
 
 
 class WeightsError(AffectkitError):
-    """Pretrained weights could be found neither in a local file nor on a hub."""
+    """A model or weights file, or its model card, is missing, unreadable or malformed;
+    or no pretrained weights could be found locally or on a hub.
+
+    Messages read ``FILE: problem``. They are kept on one line: a line break inside
+    (e.g. from a library message) becomes a space, so the command line prints exactly
+    one ``error:`` line.
+
+    Parameters
+    ----------
+    message : str
+    """
+
+    def __init__(self, message: object):
+        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", str(message)).strip())
+
+
+class UnknownNameError(AffectkitError, KeyError, ValueError):
+    """A name (a backbone, a feature tap...) that is none of the known ones.
+
+    The message lists the known names. It is also a ``KeyError`` and a
+    ``ValueError``, so code written against the earlier errors still catches it.
+    """
+
+    def __str__(self) -> str:
+        # KeyError would print the message in quotes.
+        return str(self.args[0]) if self.args else ""
 
 
 class DataError(AffectkitError):

@@ -18,15 +18,18 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from affectkit.errors import InputError
+from affectkit.errors import InputError, printable
 from affectkit.faces.align import CROP_POLICIES, align_face
 from affectkit.faces.detect import DETECTORS, create_detector
 from affectkit.faces.tracking import Tracker
 from affectkit.faces.types import Face
-from affectkit.io.media import Frame, expand_inputs, iter_frames, media_kind, video_frame_count
-from affectkit.io.write import TableWriter, check_table_path
+from affectkit.io.media import (DEFAULT_MAX_PIXELS, WORK_PIXELS, Frame, expand_inputs, iter_frames, media_kind,
+                                video_frame_count)
+from affectkit.io.write import (IMAGE_OUTPUT_SUFFIXES, PLOT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, StagedOutputs,
+                                TableWriter, check_output_path, check_table_path, remove_stale_temps)
 from affectkit.models.recognizer import Recognizer
 from affectkit.table import face_rows, make_table, table_columns
+from affectkit.timeline import Timeline
 
 
 def _add_voice(rows, track):
@@ -34,7 +37,6 @@ def _add_voice(rows, track):
     from affectkit.audio.voice import add_voice_columns as add
 
     return add(rows, track)
-from affectkit.timeline import Timeline
 
 
 class Analyzer:
@@ -78,6 +80,10 @@ class Analyzer:
         fused columns for videos with sound (:mod:`affectkit.audio.voice`). Videos
         without an audio track, or with a silent one, get empty voice columns and a
         line in :attr:`notes`.
+    max_pixels : int
+        Images with more pixels than this are refused (a per-file error); larger
+        than :data:`~affectkit.io.media.WORK_PIXELS` they are decoded downscaled for
+        detection, with boxes and landmarks in the original pixels.
 
     Raises
     ------
@@ -104,6 +110,7 @@ class Analyzer:
         smooth: float = 0.0,
         impute: float = 0.0,
         audio: str | Path | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -116,6 +123,10 @@ class Analyzer:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
         if (smooth or impute) and not track:
             raise ValueError("smooth and impute work per track; they need track=True")
+        if not max_pixels >= 1:
+            raise ValueError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
+        if min_face_size < 1:
+            raise ValueError(f"min_face_size must be a positive number of pixels, got {min_face_size}")
         self.recognizer = Recognizer(model, tta=tta)
         self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
         self.faces_cropped = faces_cropped
@@ -127,6 +138,8 @@ class Analyzer:
         self.smooth = smooth
         self.impute = impute
         self.audio = audio
+        self.max_pixels = int(max_pixels)
+        self.min_face_size = min_face_size
         self.columns = table_columns(smooth=smooth > 0, audio=audio is not None)
         self.notes: list[str] = []
         self.rows_per_table = 512
@@ -136,9 +149,10 @@ class Analyzer:
         self.errors: list[str] = []
 
     def _faces(self, chunk: list[Frame]) -> tuple[list[list[Face]], list[np.ndarray]]:
+        """Faces of each frame (in source pixels) and their crops, in order."""
         if self.detector is None:
             faces = [
-                [Face(np.array([0, 0, f.image.shape[1], f.image.shape[0]], np.float32), math.nan)]
+                [Face(np.array([0, 0, f.image.shape[1], f.image.shape[0]], np.float32) * f.scale, math.nan)]
                 for f in chunk
             ]
             return faces, [f.image for f in chunk]
@@ -148,6 +162,8 @@ class Analyzer:
         crops = [align_face(f.image, face, self.crop) for f, fs in zip(chunk, faces) for face in fs]
         self.timings["detect"] += t2 - t
         self.timings["align"] += time.perf_counter() - t2
+        # A large image was decoded downscaled: the table gives source pixels.
+        faces = [fs if f.scale == 1.0 else [_scaled(face, f.scale) for face in fs] for f, fs in zip(chunk, faces)]
         return faces, crops
 
     def iter_source(self, path: Path, on_frames: Callable[[int], None] | None = None) -> Iterator[list[dict]]:
@@ -164,12 +180,14 @@ class Analyzer:
             If the file cannot be read (see :func:`~affectkit.io.media.iter_frames`).
             A video that breaks off raises after the rows of the frames before the damage.
         """
-        source = str(path)
+        source = printable(path)  # the table holds valid UTF-8 on one line (see errors.printable)
         voice = self._voice(path)
         tracker = Tracker(self.max_gap) if self.track else None
         timeline = Timeline(self.smooth, self.impute) if (self.smooth or self.impute) else None
+        small = 0  # frames too small to hold a face of min_face_size
+        scaled = 1.0
         try:
-            frames = iter_frames(path, self.every)
+            frames = iter_frames(path, self.every, max_pixels=self.max_pixels)
             broken: InputError | None = None
             while broken is None:
                 t = time.perf_counter()
@@ -184,6 +202,9 @@ class Analyzer:
                 self.timings["decode"] += time.perf_counter() - t
                 if not chunk:
                     break
+                if self.detector is not None:
+                    small += sum(min(f.image.shape[:2]) < self.min_face_size for f in chunk)
+                scaled = max(scaled, max(f.scale for f in chunk))
                 faces, crops = self._faces(chunk)
                 t = time.perf_counter()
                 probs, va = self.recognizer.predict_arrays(crops)
@@ -210,6 +231,13 @@ class Analyzer:
             if timeline and (rest := timeline.flush()):
                 yield _add_voice(rest, voice) if self.audio is not None else rest  # frames before the damage are kept
             raise
+        finally:
+            if small:
+                self.notes.append(f"{printable(source)}: {small} frame(s) smaller than the minimum face size "
+                                  f"({self.min_face_size} px) cannot hold a face; they have no-face rows")
+            if scaled > 1.0:
+                self.notes.append(f"{printable(source)}: decoded at 1/{scaled:.2g} scale for detection "
+                                  f"(above {WORK_PIXELS / 1e6:.0f} megapixels); boxes are in source pixels")
         if timeline and (rest := timeline.flush()):
             yield _add_voice(rest, voice) if self.audio is not None else rest
 
@@ -291,6 +319,11 @@ class Analyzer:
             yield make_table(pending, self.columns)
 
 
+def _scaled(face: Face, k: float) -> Face:
+    """``face`` with its box and landmarks multiplied by ``k`` (to source pixels)."""
+    return Face(face.box * np.float32(k), face.score, None if face.landmarks is None else face.landmarks * np.float32(k))
+
+
 _OPTIONS_DOC = """every : int
         Analyse every N-th video frame (the others are still decoded).
     detector : {"mtcnn", "haar"}
@@ -323,6 +356,9 @@ _OPTIONS_DOC = """every : int
         ``"default"`` (the bundled EmoDB voice model) or an audio model file: add
         ``voice_*`` and ``fused_*`` columns from the video's sound (see
         :mod:`affectkit.audio.voice`); None = off.
+    max_pixels : int
+        Refuse images with more pixels (a per-file error); above about 16 megapixels
+        images are decoded downscaled for detection, boxes in source pixels.
     on_error : {"raise", "collect"}
         ``raise`` stops at the first unreadable file; ``collect`` skips it and lists
         ``"path: problem"`` strings (in ``df.attrs["errors"]`` / the summary).
@@ -337,7 +373,7 @@ def _start(inputs, on_error: str, progress: bool, options: dict):
         raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    files = expand_inputs(list(inputs))
+    files = expand_inputs(list(inputs))  # a list of files passes through unchanged
     analyzer = Analyzer(**options)
     total = 0
     if progress:
@@ -367,6 +403,7 @@ def analyze(
     smooth: float = 0.0,
     impute: float = 0.0,
     audio: str | Path | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     on_error: str = "raise",
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -401,6 +438,7 @@ def analyze(
     files, analyzer, bar = _start(inputs, on_error, progress, dict(
         detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
         min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
+        max_pixels=max_pixels,
     ))
     with bar:
         chunks = list(analyzer.iter_tables(files, on_error, on_frames=bar.update))
@@ -416,6 +454,8 @@ def analyze_to_file(
     inputs: str | Path | Sequence[str | Path],
     output: str | Path,
     *,
+    plot: str | Path | None = None,
+    annotate: str | Path | None = None,
     every: int = 1,
     detector: str = "mtcnn",
     faces_cropped: bool = False,
@@ -428,16 +468,19 @@ def analyze_to_file(
     smooth: float = 0.0,
     impute: float = 0.0,
     audio: str | Path | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     on_error: str = "raise",
     progress: bool = False,
 ) -> dict:
     """Analyse media straight into a table file, without holding the table in memory.
 
     The same rows as :func:`analyze`, written chunk by chunk (CSV appended, Parquet
-    row groups, JSON records) into a temporary file renamed onto ``output`` at the
-    end. If no row at all could be made (every input failed, with
-    ``on_error="collect"``), nothing is written and an existing ``output`` is kept.
-    This is what ``affectkit analyze`` runs.
+    row groups, JSON records) into a temporary file. Every output (the table, and the
+    plot and annotated copy when asked for) is validated before any work starts, and
+    all are renamed into place together at the end, only when every one of them was
+    written. If no row at all could be made (every input failed, with
+    ``on_error="collect"``), or anything fails or is interrupted, nothing is written
+    and existing files are kept. This is what ``affectkit analyze`` runs.
 
     Parameters
     ----------
@@ -445,41 +488,85 @@ def analyze_to_file(
         Any mix of image files, folders (searched recursively) and video files.
     output : str or Path
         ``.csv``, ``.parquet`` or ``.json``.
+    plot : str or Path, optional
+        Also draw the table (:func:`affectkit.viz.plot_table`): ``.png``, ``.pdf`` or ``.svg``.
+    annotate : str or Path, optional
+        Also write a copy of the single input with boxes and predictions drawn
+        (:func:`affectkit.viz.annotate`): ``.mp4`` for a video, an image suffix for an image.
     {options}
 
     Returns
     -------
     dict
-        ``path`` (the output, or None if nothing was written), ``rows``, ``frames``
-        (analysed), ``frames_with_face``, ``errors`` (list of ``"path: problem"``),
-        ``timings_s``.
+        ``path`` (the table, or None if nothing was written), ``outputs`` (every file
+        written), ``rows``, ``frames`` (analysed), ``frames_with_face``, ``errors``
+        (list of ``"path: problem"``), ``notes``, ``timings_s``.
 
     Raises
     ------
     InputError
-        As :func:`analyze`, and for an output path of another format or in a
-        missing folder (checked before any work).
+        As :func:`analyze`, and, before any work, for an output of the wrong format,
+        in a missing or read-only folder, or that is a folder; for ``annotate`` with
+        other than exactly one input file.
     WeightsError
         If the model cannot be loaded.
     ValueError
         If an option is out of range.
     """
-    check_table_path(output)
-    files, analyzer, bar = _start(inputs, on_error, progress, dict(
+    files = expand_inputs([inputs] if isinstance(inputs, (str, Path)) else list(inputs))
+    outputs = _check_outputs(output, plot, annotate, files)
+    for folder in {p.parent for p in outputs}:
+        remove_stale_temps(folder)  # left by runs that were killed outright
+    files, analyzer, bar = _start(files, on_error, progress, dict(
         detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
         min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
+        max_pixels=max_pixels,
     ))
-    written = None
-    with bar, TableWriter(output) as writer:
+    written: list[Path] = []
+    with bar, StagedOutputs(outputs) as staged, TableWriter(output, staged=staged) as writer:
         for chunk in analyzer.iter_tables(files, on_error, on_frames=bar.update):
             writer.write(chunk)
         if writer.rows:
-            written = writer.commit()
+            table = writer.commit()
+            if plot is not None or annotate is not None:
+                from affectkit.table import read_table
+
+                df = read_table(table)
+            if plot is not None:
+                from affectkit.viz import plot_table
+
+                plot_table(df, staged.temp(plot))
+            if annotate is not None:
+                from affectkit.viz import annotate as write_annotated
+
+                write_annotated(df, str(files[0]), staged.temp(annotate))
+            written = staged.commit()
     return {
-        "path": written, "rows": writer.rows, "frames": analyzer.frames_done,
-        "frames_with_face": analyzer.frames_with_face, "errors": analyzer.errors, "notes": analyzer.notes,
-        "timings_s": dict(analyzer.timings),
+        "path": Path(output) if written else None, "outputs": written, "rows": writer.rows,
+        "frames": analyzer.frames_done, "frames_with_face": analyzer.frames_with_face, "errors": analyzer.errors,
+        "notes": analyzer.notes, "timings_s": dict(analyzer.timings),
     }
+
+
+def _check_outputs(output, plot, annotate, files: list[Path]) -> list[Path]:
+    """Validate every output of :func:`analyze_to_file` before any work; returns them."""
+    outputs = [check_table_path(output)]
+    if plot is not None:
+        outputs.append(check_output_path(plot, PLOT_SUFFIXES, "plot"))
+    if annotate is not None:
+        if len(files) != 1:
+            raise InputError(annotate, f"--annotate needs exactly one input file, got {len(files)}")
+        kind = media_kind(files[0])
+        allowed = VIDEO_OUTPUT_SUFFIXES if kind == "video" else IMAGE_OUTPUT_SUFFIXES
+        outputs.append(check_output_path(annotate, allowed, f"annotated {kind}"))
+    resolved = [p.resolve() for p in outputs]
+    if len(set(resolved)) < len(resolved):
+        raise InputError(outputs[-1], "the table, plot and annotated outputs must be different files")
+    inputs = {f.resolve() for f in files}
+    for p, r in zip(outputs, resolved):
+        if r in inputs:
+            raise InputError(p, "is also an input; writing it would overwrite the input")
+    return outputs
 
 
 # The two functions take the same options; their docstrings share one description.

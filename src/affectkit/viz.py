@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affectkit.errors import InputError, printable
 from affectkit.expressions import EXPRESSIONS
 from affectkit.io.write import atomic_path
 
@@ -124,7 +125,8 @@ def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6, max_tra
     return path
 
 
-def _draw(image: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+def _draw(image: np.ndarray, rows: pd.DataFrame, scale: float = 1.0) -> np.ndarray:
+    """Draw boxes and labels; ``scale`` is source pixels per pixel of ``image``."""
     import cv2
 
     out = image.copy()
@@ -132,10 +134,18 @@ def _draw(image: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
         if pd.isna(r["face"]):
             continue
         colour = tuple(int(EXPRESSION_COLOURS[r["expression"]][k : k + 2], 16) for k in (1, 3, 5))
-        x, y, w, h = (int(round(r[c])) for c in ("x", "y", "width", "height"))
+        x, y, w, h = (int(round(r[c] / scale)) for c in ("x", "y", "width", "height"))
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
         label = f"{r['expression']} {r[r['expression']]:.2f}  V{r['valence']:+.2f} A{r['arousal']:+.2f}"
         cv2.putText(out, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def _fit(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Crop or pad (black) ``img`` to ``(h, w, 3)``: the encoder needs even sides."""
+    out = np.zeros((h, w, 3), np.uint8)
+    hh, ww = min(h, img.shape[0]), min(w, img.shape[1])
+    out[:hh, :ww] = img[:hh, :ww]
     return out
 
 
@@ -143,26 +153,30 @@ def annotate(df: pd.DataFrame, source: str | Path, path: str | Path) -> Path:
     """Write a copy of ``source`` (image or video) with face boxes and predictions drawn.
 
     A video is written as H.264 (MPEG-4 Part 2 if the encoder is missing) at the
-    source's frame rate; only frames present in ``df`` are annotated. Written atomically.
+    source's frame rate; only frames present in ``df`` are annotated. A video that
+    breaks off is annotated up to the damage (the analysis reports it). A large image
+    is drawn at the scale it was analysed at. Written atomically.
 
     Raises
     ------
     InputError
-        If ``source`` cannot be read.
+        If ``source`` cannot be read at all.
     """
     import av
 
     from affectkit.io.media import iter_frames, media_kind
 
     source, path = Path(source), Path(path)
-    rows = df[df["source"] == str(source)]
+    rows = df[df["source"] == printable(source)]  # as the pipeline wrote it
     by_frame = {int(k): g for k, g in rows.groupby("frame")}
     if media_kind(source) == "image":
         import cv2
 
         frame = next(iter_frames(source))
+        drawn = _draw(frame.image, by_frame.get(0, rows.iloc[:0]), frame.scale)
         with atomic_path(path) as tmp:
-            cv2.imwrite(str(tmp), cv2.cvtColor(_draw(frame.image, by_frame.get(0, rows.iloc[:0])), cv2.COLOR_RGB2BGR))
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+                raise InputError(path, "the annotated image could not be encoded")
         return path
     with av.open(str(source)) as c:
         rate = c.streams.video[0].average_rate or 25
@@ -173,13 +187,19 @@ def annotate(df: pd.DataFrame, source: str | Path, path: str | Path) -> Path:
             except (av.error.FFmpegError, ValueError):
                 stream = out.add_stream("mpeg4", rate=rate)
             stream.pix_fmt = "yuv420p"
-            for frame in iter_frames(source):
-                img = frame.image
-                if not stream.width:
-                    stream.width, stream.height = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2
-                img = _draw(img, by_frame.get(frame.index, rows.iloc[:0]))[: stream.height, : stream.width]
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                    out.mux(packet)
+            try:
+                for frame in iter_frames(source):
+                    img = frame.image
+                    if not stream.width:
+                        stream.width, stream.height = max(2, img.shape[1] // 2 * 2), max(2, img.shape[0] // 2 * 2)
+                    img = _draw(img, by_frame.get(frame.index, rows.iloc[:0]))
+                    img = _fit(img, stream.height, stream.width)
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                        out.mux(packet)
+            except InputError:
+                pass  # broken off: the frames before the damage are written; analyze reports the file
+            if not stream.width:
+                raise InputError(source, "no frame could be decoded to annotate")
             for packet in stream.encode():
                 out.mux(packet)
     return path

@@ -94,6 +94,7 @@ class MTCNNDetector:
         from facenet_pytorch import MTCNN
 
         self.min_score = min_score
+        self.min_face_size = min_face_size
         self._mtcnn = MTCNN(
             min_face_size=min_face_size, thresholds=list(thresholds), keep_all=True, device=device
         )
@@ -103,19 +104,25 @@ class MTCNNDetector:
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Detect faces in RGB ``uint8`` ``(H, W, 3)`` frames.
 
-        Frames of equal size run as one batch through the networks.
+        Frames of equal size run as one batch through the networks. A frame whose
+        shorter side is below ``min_face_size`` cannot hold a face that large and gets
+        no faces without running the networks (MTCNN's image pyramid would be empty).
         """
         import torch
 
         if not frames:
             return []
-        same = all(f.shape == frames[0].shape for f in frames)
-        groups = [list(frames)] if same else [[f] for f in frames]
-        out: list[list[Face]] = []
+        out: list[list[Face]] = [[] for _ in frames]
+        fits = [i for i, f in enumerate(frames) if min(f.shape[:2]) >= self.min_face_size]
+        same = all(frames[i].shape == frames[fits[0]].shape for i in fits)
+        groups = [fits] if same else [[i] for i in fits]
         with torch.inference_mode():
-            for group in groups:
+            for idx in groups:
+                if not idx:
+                    continue
+                group = [frames[i] for i in idx]
                 boxes, probs, points = self._mtcnn.detect(np.stack(group), landmarks=True)
-                for b, p, pts in zip(boxes, probs, points):
+                for i, b, p, pts in zip(idx, boxes, probs, points):
                     faces = []
                     if b is not None:
                         for box, prob, lm in zip(b, p, pts):
@@ -129,7 +136,7 @@ class MTCNNDetector:
                                     landmarks=np.asarray(lm, dtype=np.float32),
                                 )
                             )
-                    out.append(faces)
+                    out[i] = faces
         return out
 
 

@@ -3,6 +3,12 @@
 Frames travel as :class:`Frame` values: RGB ``uint8`` ``(H, W, 3)`` with their index
 and time. Videos are decoded with PyAV one frame at a time, so memory does not grow
 with video length.
+
+Every read either yields every frame or says how far it got: a video that breaks off,
+or whose decoded frames fall short of the length its container declares, raises
+:class:`~affectkit.errors.InputError` after yielding the frames it could decode. Images
+above ``max_pixels`` are refused before they are decoded; large ones below it are
+decoded at a reduced scale (``Frame.scale``), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -18,6 +24,19 @@ from affectkit.errors import InputError
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Largest image, in pixels (width x height), that is read at all (``--max-pixels``)."""
+
+WORK_PIXELS = 16_000_000
+"""Images larger than this are decoded downscaled to about this many pixels for
+detection; boxes and landmarks are scaled back to the original pixels."""
+
+# A decoded video may end this much short of its declared length and still count as
+# complete: containers round durations, and the last frame's display time is not
+# always counted in the duration.
+_SHORT_FRAMES = 2
+_SHORT_FRACTION = 0.02
+
 
 @dataclass
 class Frame:
@@ -31,11 +50,15 @@ class Frame:
         Frame number in the source, from 0 (0 for a still image).
     time_s : float
         Presentation time in seconds from the start; NaN for a still image.
+    scale : float
+        Source pixels per pixel of ``image`` (1.0 unless a large image was decoded
+        downscaled); multiply coordinates in ``image`` by it for source pixels.
     """
 
     image: np.ndarray
     index: int
     time_s: float
+    scale: float = 1.0
 
 
 def media_kind(path: Path) -> str:
@@ -107,6 +130,8 @@ def to_rgb_uint8(arr: np.ndarray, path: Path | str = "<array>") -> np.ndarray:
         If the shape or dtype cannot be an image.
     """
     a = np.asarray(arr)
+    if a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and min(a.shape[:2]) >= 1:
+        return np.ascontiguousarray(a)  # already RGB uint8: no float copy (4 bytes per value)
     if a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0)
     elif a.dtype == np.bool_:
@@ -131,40 +156,146 @@ def to_rgb_uint8(arr: np.ndarray, path: Path | str = "<array>") -> np.ndarray:
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB ``uint8`` ``(H, W, 3)``, honouring EXIF orientation.
+def _open_image(path: Path, max_pixels: int | None):
+    """Open an image lazily (header only) after the size check; the caller closes it."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces PIL's warning/bomb error
+    try:
+        im = Image.open(path)
+    except UnidentifiedImageError:
+        raise InputError(path, "not a readable image (corrupt or wrong format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+    w, h = im.size
+    if max_pixels is not None and w * h > max_pixels:
+        im.close()
+        raise InputError(path, f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, above the limit of "
+                               f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)")
+    return im
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:200] + "...") if len(text) > 200 else text or type(exc).__name__
+
+
+def _to_array(im, path: Path, work_pixels: int | None) -> tuple[np.ndarray, float]:
+    """Decode one PIL frame to RGB uint8, downscaled to about ``work_pixels`` if larger."""
+    from PIL import Image, ImageOps
+
+    w0, h0 = im.size
+    if work_pixels is not None and w0 * h0 > work_pixels:
+        k = (w0 * h0 / work_pixels) ** 0.5
+        im.draft("RGB", (int(w0 / k), int(h0 / k)))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+    im = ImageOps.exif_transpose(im)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+    if work_pixels is not None and im.size[0] * im.size[1] > work_pixels * 1.01:
+        k = (im.size[0] * im.size[1] / work_pixels) ** 0.5
+        im = im.resize((max(1, int(im.size[0] / k)), max(1, int(im.size[1] / k))), Image.BOX)
+    # exif_transpose may swap the sides; the scale is the same along both.
+    scale = max(w0, h0) / max(im.size)
+    if im.mode in ("I", "I;16", "I;16B", "I;16L"):
+        arr = np.asarray(im)
+        return to_rgb_uint8(arr.astype(np.uint16) if arr.max() <= 65535 else arr, path), scale
+    return to_rgb_uint8(np.asarray(im), path), scale
+
+
+def read_image_scaled(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                      work_pixels: int | None = None) -> tuple[np.ndarray, float]:
+    """Read an image as RGB ``uint8`` ``(H, W, 3)``, optionally downscaled, honouring EXIF orientation.
+
+    Parameters
+    ----------
+    path : str or Path
+    max_pixels : int or None
+        Refuse images with more pixels than this (checked from the header, before
+        decoding); None = no limit.
+    work_pixels : int or None
+        Decode images larger than this downscaled to about this many pixels (JPEG
+        decodes at a reduced scale directly); None = full size.
+
+    Returns
+    -------
+    image : np.ndarray
+        ``(H, W, 3)`` ``uint8``.
+    scale : float
+        Source pixels per returned pixel (1.0 when not downscaled).
 
     Raises
     ------
     InputError
-        If the file is missing, not an image, or corrupt.
+        If the file is missing, not an image, corrupt, or above ``max_pixels``.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
+    im = _open_image(path, max_pixels)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode == "P":
-                im = im.convert("RGBA")
-            elif im.mode == "CMYK":
-                im = im.convert("RGB")
-            elif im.mode in ("I", "I;16", "I;16B", "I;16L"):
-                arr = np.asarray(im)
-                return to_rgb_uint8(arr.astype(np.uint16) if arr.max() <= 65535 else arr, path)
-            arr = np.asarray(im)
-    except UnidentifiedImageError:
-        raise InputError(path, "not a readable image (corrupt or wrong format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(path, f"corrupt or truncated image ({exc})") from None
-    return to_rgb_uint8(arr, path)
+        return _to_array(im, path, work_pixels)
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
+        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+    finally:
+        im.close()
 
 
-def iter_image(path: str | Path) -> Iterator[Frame]:
-    """Yield the one :class:`Frame` of a still image (index 0, time NaN)."""
-    yield Frame(read_image(path), 0, float("nan"))
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB ``uint8`` ``(H, W, 3)`` at full size, honouring EXIF orientation.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not an image, corrupt, or above ``max_pixels``.
+    """
+    return read_image_scaled(path, max_pixels, None)[0]
+
+
+def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               work_pixels: int | None = WORK_PIXELS) -> Iterator[Frame]:
+    """Yield the frames of an image file: one for a still image, every frame of an animation.
+
+    A still image gives index 0 and time NaN. An animated GIF, PNG or WebP gives
+    each of its frames with its index and its display time from the frame durations
+    (seconds).
+
+    Raises
+    ------
+    InputError
+        See :func:`read_image_scaled`; an animation that breaks off raises after
+        yielding the frames before the damage.
+    """
+    path = Path(path)
+    im = _open_image(path, max_pixels)
+    try:
+        n = int(getattr(im, "n_frames", 1) or 1)
+        if n <= 1:
+            try:
+                image, scale = _to_array(im, path, work_pixels)
+            except InputError:
+                raise
+            except (OSError, SyntaxError, ValueError, MemoryError) as exc:
+                raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+            yield Frame(image, 0, float("nan"), scale)
+            return
+        t = 0.0
+        for i in range(n):
+            try:
+                im.seek(i)
+                image, scale = _to_array(im.copy(), path, work_pixels)
+            except InputError:
+                raise
+            except (OSError, EOFError, SyntaxError, ValueError, MemoryError) as exc:
+                raise InputError(path, f"animation is corrupt or truncated after frame {i - 1} of {n} "
+                                       f"({_one_line(exc)})") from None
+            yield Frame(image, i, t, scale)
+            t += float(im.info.get("duration") or 100) / 1000.0  # GIF default: 100 ms
+    finally:
+        im.close()
 
 
 def iter_video(path: str | Path, every: int = 1) -> Iterator[Frame]:
@@ -208,27 +339,72 @@ def iter_video(path: str | Path, every: int = 1) -> Iterator[Frame]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate) if stream.average_rate else None
+        declared_frames, declared_s = _declared_length(container, stream)
         index = -1
+        last_t = float("nan")
         try:
             for frame in container.decode(stream):
                 index += 1
+                if frame.time is not None:
+                    last_t = float(frame.time)
+                else:
+                    last_t = index / fps if fps else float("nan")
                 if index % every:
                     continue
-                if frame.time is not None:
-                    t = float(frame.time)
-                else:
-                    t = index / fps if fps else float("nan")
-                yield Frame(frame.to_ndarray(format="rgb24"), index, t)
+                yield Frame(frame.to_ndarray(format="rgb24"), index, last_t)
         except av.error.FFmpegError as exc:
             if index < 0:
                 raise InputError(path, f"corrupt video, no frame could be decoded ({exc.strerror or type(exc).__name__})") from None
             raise InputError(path, f"video is corrupt or truncated after frame {index} ({exc.strerror or type(exc).__name__})") from None
         if index < 0:
             raise InputError(path, "video has zero frames")
+        short = _shortfall(index + 1, last_t, fps, declared_frames, declared_s)
+        if short:
+            raise InputError(path, f"video is truncated: {short}; the rows of the decoded frames are kept")
 
 
-def iter_frames(path: str | Path, every: int = 1) -> Iterator[Frame]:
+def _declared_length(container, stream) -> tuple[int | None, float | None]:
+    """The frame count and duration (seconds) that the container declares, where it does."""
+    frames = int(stream.frames or 0) or None
+    seconds = None
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1e6  # microseconds (av.time_base)
+    start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+    return frames, (seconds + start if seconds else None)
+
+
+def _shortfall(decoded: int, last_t: float, fps: float | None, frames: int | None, seconds: float | None) -> str:
+    """Describe how far a decode fell short of the declared length, or '' if it did not.
+
+    A file counts as truncated only when both the frame count (where declared) and
+    the time reached (where known) fall short, each by more than the tolerance, so a
+    container whose count and duration disagree slightly is not reported.
+    """
+    frame_dt = 1.0 / fps if fps else 0.0
+    short_frames = frames is not None and decoded < frames - max(_SHORT_FRAMES, _SHORT_FRACTION * frames)
+    end = last_t + frame_dt
+    short_time = seconds is not None and np.isfinite(last_t) and end < seconds - max(
+        _SHORT_FRAMES * frame_dt, _SHORT_FRACTION * seconds)
+    if frames is not None and seconds is not None and np.isfinite(last_t):
+        short = short_frames and short_time
+    else:
+        short = short_frames or short_time
+    if not short:
+        return ""
+    parts = [f"decoded {decoded} of {frames} frames" if frames else f"decoded {decoded} frames"]
+    if seconds is not None and np.isfinite(last_t):
+        parts.append(f"{end:.1f} of {seconds:.1f} s")
+    return ", ".join(parts)
+
+
+def iter_frames(path: str | Path, every: int = 1, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                work_pixels: int | None = WORK_PIXELS) -> Iterator[Frame]:
     """Yield the frames of an image or a video (see :func:`iter_image`, :func:`iter_video`).
+
+    ``max_pixels`` and ``work_pixels`` apply to images (see :func:`read_image_scaled`);
+    an animated image yields every ``every``-th frame, as a video does.
 
     Raises
     ------
@@ -238,7 +414,10 @@ def iter_frames(path: str | Path, every: int = 1) -> Iterator[Frame]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file")
-    return iter_image(path) if media_kind(path) == "image" else iter_video(path, every)
+    if media_kind(path) == "image":
+        frames = iter_image(path, max_pixels, work_pixels)
+        return (f for f in frames if f.index % every == 0) if every > 1 else frames
+    return iter_video(path, every)
 
 
 def video_frame_count(path: str | Path) -> int | None:

@@ -1,46 +1,135 @@
 """Write result tables and files atomically (temporary file in the same folder, then
 rename), so an interrupted run never leaves a half-written output or clobbers a
-good one."""
+good one.
+
+Temporary files are named ``.<stem>.affectkit-<pid>-<random><suffix>``: a run killed
+outright (SIGKILL, power loss) cannot remove its own, so the next run that writes into
+the same folder removes those whose process is gone (:func:`remove_stale_temps`).
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pandas as pd
 
 from affectkit.errors import InputError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".json")
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+IMAGE_OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_OUTPUT_SUFFIXES = (".mp4",)
+
+_TEMP = re.compile(r"^\..+\.affectkit-(\d+)-[0-9a-f]{8}(\.[^.]*)?$")
 
 
-def check_table_path(path: str | Path) -> Path:
-    """Validate an output table path before any work is done.
+def check_output_path(path: str | Path, suffixes: Iterable[str], what: str = "output") -> Path:
+    """Validate an output path before any work is done.
+
+    The suffix must be one of ``suffixes``, the folder must exist and be writable,
+    and the path must not be a folder. Nothing is created or changed.
+
+    Parameters
+    ----------
+    path : str or Path
+    suffixes : iterable of str
+        Allowed suffixes, lower case with the dot (e.g. ``(".csv", ".parquet")``).
+    what : str
+        What the file is, for the message (``"table"``, ``"plot"``, ...).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
     InputError
-        If the suffix is not ``.csv``, ``.parquet`` or ``.json``, or the folder is missing.
+        Naming ``path``, for a wrong suffix, a missing or read-only folder, or a path
+        that is a folder.
     """
     path = Path(path)
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise InputError(path, f"output must end in one of {', '.join(TABLE_SUFFIXES)}")
-    if not path.parent.exists():
-        raise InputError(path, f"output folder {path.parent} does not exist")
+    suffixes = tuple(suffixes)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(path, f"a {what} must end in one of {', '.join(suffixes)}")
+    if path.is_dir():
+        raise InputError(path, f"is a folder; give a {what} file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(path, f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(path, f"output folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(path, "exists and is not writable")
+    # os.access does not see a read-only mount; creating a temporary file does.
+    try:
+        probe = _temp_beside(path)
+    except OSError as exc:
+        raise InputError(path, f"cannot write in {folder} ({exc.strerror or exc})") from None
+    probe.unlink(missing_ok=True)
     return path
 
 
+def check_table_path(path: str | Path) -> Path:
+    """Validate an output table path (``.csv``, ``.parquet``, ``.json``) before any work.
+
+    Raises
+    ------
+    InputError
+        See :func:`check_output_path`.
+    """
+    return check_output_path(path, TABLE_SUFFIXES, "table")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove this tool's temporary outputs in ``folder`` left by processes that are gone.
+
+    Only names of the form ``.<stem>.affectkit-<pid>-<8 hex><suffix>`` whose ``pid``
+    is not a running process are removed; anything else is left alone.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
 def _temp_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    path = Path(path)
+    name = f".{path.stem}.affectkit-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    tmp = path.parent / name
+    # O_EXCL: never reuse a name; mode 0o666 minus the umask, as a plain open() gives.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     os.close(fd)
-    # mkstemp makes the file private (0600); give it the mode a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
+    return tmp
 
 
 @contextmanager
@@ -59,6 +148,50 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+class StagedOutputs:
+    """Several outputs written to temporary files and renamed into place together.
+
+    Use :meth:`temp` to get the temporary path of each output, write them, then
+    :meth:`commit`. Leaving the ``with`` block without committing (an error, an
+    interrupt) removes every temporary file and leaves every existing output as it
+    was. The renames in :meth:`commit` are each atomic; they run only after every
+    output was written.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The final outputs.
+    """
+
+    def __init__(self, paths: Iterable[str | Path]):
+        self.paths = [Path(p) for p in paths]
+        self._temps: dict[Path, Path] = {}
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def temp(self, path: str | Path) -> Path:
+        """The temporary file (created empty) that becomes ``path`` on commit."""
+        path = Path(path)
+        if path not in self._temps:
+            self._temps[path] = _temp_beside(path)
+        return self._temps[path]
+
+    def commit(self) -> list[Path]:
+        """Rename every written temporary file onto its output; returns the outputs."""
+        done = []
+        for path, tmp in list(self._temps.items()):
+            os.replace(tmp, path)
+            del self._temps[path]
+            done.append(path)
+        return done
+
+    def __exit__(self, *exc) -> None:
+        for tmp in self._temps.values():
+            tmp.unlink(missing_ok=True)
+        self._temps.clear()
+
+
 class TableWriter:
     """Write a table chunk by chunk, atomically, so memory does not grow with its length.
 
@@ -74,6 +207,9 @@ class TableWriter:
         ``.csv``, ``.parquet`` or ``.json``.
     rows_per_group : int
         Parquet rows buffered per row group (the memory bound of a Parquet write).
+    staged : StagedOutputs, optional
+        Write into ``staged``'s temporary file for ``path``: :meth:`commit` then only
+        finishes the file, and ``staged.commit()`` renames it with the other outputs.
 
     Raises
     ------
@@ -88,8 +224,9 @@ class TableWriter:
     ...     w.commit()
     """
 
-    def __init__(self, path: str | Path, rows_per_group: int = 8192):
+    def __init__(self, path: str | Path, rows_per_group: int = 8192, staged: StagedOutputs | None = None):
         self.path = check_table_path(path)
+        self.staged = staged
         self.suffix = self.path.suffix.lower()
         self.rows_per_group = rows_per_group
         self.rows = 0
@@ -102,7 +239,7 @@ class TableWriter:
         self._started = False  # CSV: the header goes with the first chunk
 
     def __enter__(self) -> "TableWriter":
-        self._tmp = _temp_beside(self.path)
+        self._tmp = self.staged.temp(self.path) if self.staged else _temp_beside(self.path)
         if self.suffix != ".parquet":
             self._file = open(self._tmp, "w", encoding="utf-8", newline="")
         if self.suffix == ".json":
@@ -145,6 +282,9 @@ class TableWriter:
     def commit(self) -> Path:
         """Finish the file and rename it onto ``path``; returns ``path``.
 
+        With ``staged``, the file is finished and left for ``staged.commit()``;
+        returns its temporary path, which readers (plots) may open meanwhile.
+
         Raises
         ------
         ValueError
@@ -157,6 +297,9 @@ class TableWriter:
         elif self.suffix == ".json":
             self._file.write("\n]")
         self._close()
+        if self.staged:
+            tmp, self._tmp = self._tmp, None
+            return tmp
         os.replace(self._tmp, self.path)
         self._tmp = None
         return self.path
