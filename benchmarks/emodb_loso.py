@@ -18,7 +18,9 @@ recordings (Burkhardt et al. 2005; 10 speakers, 7 classes) for:
 Every number in the written documents comes from this run. Features are cached under
 ``$AFFECTKIT_CACHE/audio_features``; the extraction time is reported as measured (a
 cache hit takes well under a second). Reports of every configuration go to
-``runs/audio_emodb/<name>/``.
+``runs/audio_emodb/<name>/``. The voice-activity and calibration section of
+``docs/audio.md`` (and the ``voice_model`` entry of ``docs/audio.json``) is written by
+``benchmarks/voice_model.py``; this script keeps it when it rewrites the page.
 """
 
 from __future__ import annotations
@@ -145,9 +147,27 @@ def _machine() -> dict:
             "scikit-learn": sklearn.__version__}
 
 
+VOICE_MODEL_SECTION = ("<!-- benchmarks/voice_model.py: begin -->", "<!-- benchmarks/voice_model.py: end -->")
+"""Markers of the section benchmarks/voice_model.py writes into audio.md; kept on rewrite."""
+
+
+def _kept_voice_model(docs: Path) -> tuple[str, object]:
+    """The voice_model.py section of audio.md and its audio.json entry, to carry over a rewrite."""
+    begin, end = VOICE_MODEL_SECTION
+    md, js = docs / "audio.md", docs / "audio.json"
+    text = md.read_text() if md.is_file() else ""
+    section = text[text.index(begin): text.index(end) + len(end)] if begin in text and end in text else ""
+    try:
+        entry = json.loads(js.read_text()).get("voice_model") if js.is_file() else None
+    except json.JSONDecodeError:
+        entry = None
+    return section, entry
+
+
 def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
+    kept_section, kept_entry = _kept_voice_model(docs)
     machine = _machine()
     date = dt.date.today().isoformat()
     best = max(rows, key=lambda r: max(r["ensemble_uar"], r["uar_mean"] or 0))
@@ -158,6 +178,8 @@ def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
            "reports": {k: {"pooled": v["pooled"], "summary": v.get("summary"), "config": v.get("config"),
                            "members": v.get("members")} for k, v in reports.items()},
            "goal_uar": GOAL_UAR, "best": best["name"], "best_uar": best_uar}
+    if kept_entry is not None:
+        out["voice_model"] = kept_entry  # written by benchmarks/voice_model.py, not by this run
     from affectkit.evaluation.report import _jsonable
 
     with atomic_path(docs / "audio.json") as tmp:
@@ -234,6 +256,8 @@ def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
     lines += ["```", "", "Per-configuration reports (per-seed figures, per-fold mean ± std, confusion "
               "matrices) are written to `runs/audio_emodb/<configuration>/report.md`; the machine-readable "
               "form of this page is `docs/audio.json`.", ""]
+    if kept_section:
+        lines += [kept_section, ""]
     with atomic_path(docs / "audio.md") as tmp:
         tmp.write_text("\n".join(lines))
     print(f"wrote {docs / 'audio.md'} and {docs / 'audio.json'}")

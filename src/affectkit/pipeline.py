@@ -250,8 +250,8 @@ class Analyzer:
         t = time.perf_counter()
         track = VoiceTrack(path, self.audio)
         self.timings["voice"] = self.timings.get("voice", 0.0) + time.perf_counter() - t
-        if track.status != "ok":
-            self.notes.append(f"{path}: {track.status}; the voice and fused-voice columns are empty")
+        if track.note:  # no track, silence, or how much of the sound is speech
+            self.notes.append(f"{printable(path)}: {track.note}")
         return track
 
     def run_source(self, path: Path, on_frames: Callable[[int], None] | None = None) -> list[dict]:

@@ -274,3 +274,66 @@ def run_audio_experiment(
                      class_names=list(data.class_names),
                      title=title or f"{model} on {kind} features, {data.meta.get('corpus', 'audio')} ({protocol})")
     return report
+
+
+def loso_logits(
+    features: np.ndarray,
+    labels: Sequence[int],
+    speakers: Sequence[str],
+    *,
+    model: str = "mlp",
+    seed: int = 0,
+    model_params: dict | None = None,
+) -> np.ndarray:
+    """Out-of-fold logits of an MLP voice model under leave-one-speaker-out.
+
+    Each speaker's recordings are scored by a model trained on the other speakers only,
+    with the same recipe as :func:`run_audio_experiment` (and as the exported model:
+    :func:`affectkit.audio.models.make_audio_model` with ``seed``, trained with the
+    speakers as ``groups``). These are the held-out predictions a temperature is fitted
+    on (:func:`affectkit.audio.calibration.calibration_record`; Guo et al. 2017).
+
+    Parameters
+    ----------
+    features : np.ndarray
+        ``(N, D)`` float features (already speaker-normalised if the recipe is).
+    labels : sequence of int
+        ``(N,)`` class indices ``0..C-1``; every training fold must hold every class.
+    speakers : sequence of str
+        ``(N,)`` speaker ids (at least two speakers).
+    model : {"mlp", "transfer-mlp"}
+        ``transfer-mlp`` needs gender labels and is not supported here.
+    seed : int
+    model_params : dict, optional
+        :class:`~affectkit.audio.models.MLPClassifier` arguments.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N, C)`` ``float64`` logits, row order of the input.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not ``"mlp"``, the lengths differ, there are fewer than two
+        speakers, or a training fold lacks a class.
+    """
+    from affectkit.audio.models import make_audio_model
+    from affectkit.evaluation.protocols import leave_one_subject_out
+
+    if model != "mlp":
+        raise ValueError(f"loso_logits supports the mlp model, not {model!r}")
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    g = np.asarray(speakers)
+    if not len(x) == len(y) == len(g):
+        raise ValueError(f"{len(x)} feature rows, {len(y)} labels and {len(g)} speaker ids")
+    n_classes = int(y.max()) + 1
+    out = np.full((len(y), n_classes), np.nan)
+    for tr, te in leave_one_subject_out(g):
+        est = make_audio_model("mlp", seed, **(model_params or {}))
+        est.fit(x[tr], y[tr], groups=g[tr])
+        if len(est.classes_) != n_classes:
+            raise ValueError(f"the fold without speaker {g[te][0]!r} lacks a class; logits need all {n_classes}")
+        out[te] = est.predict_logits(x[te])
+    return out

@@ -362,8 +362,29 @@ def window_features(
     win, step = max(1, int(round(win_s / HOP_S))), max(1, int(round(hop_s / HOP_S)))
     starts = np.arange(0, max(n - win, 0) + 1, step)
     feats = np.stack([_functionals(llds, slice(s, min(s + win, n))) for s in starts])
-    times = (starts + min(win, n) / 2) * HOP_S
-    return times.astype(np.float64), feats
+    return window_centres(n, win_s, hop_s), feats
+
+
+def window_centres(n_frames: int, win_s: float = 2.0, hop_s: float = 0.5) -> np.ndarray:
+    """Centres of the windows :func:`window_features` summarises, from the LLD frame count.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of 10 ms LLD frames of the track (``1 + n_samples // hop`` for a track
+        decoded in one piece, as :func:`low_level_descriptors` gives).
+    win_s, hop_s : float
+        Window length and step, seconds.
+
+    Returns
+    -------
+    np.ndarray
+        ``(W,)`` ``float64`` seconds; one window (over everything) when the track is
+        shorter than ``win_s``.
+    """
+    win, step = max(1, int(round(win_s / HOP_S))), max(1, int(round(hop_s / HOP_S)))
+    starts = np.arange(0, max(n_frames - win, 0) + 1, step)
+    return ((starts + min(win, n_frames) / 2) * HOP_S).astype(np.float64)
 
 
 # ------------------------------------------------------------------ batched + cached

@@ -22,7 +22,6 @@ code.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -287,8 +286,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # -- inference ----------------------------------------------------------------
 
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """Class logits (the network's outputs before the softmax).
+
+        Parameters
+        ----------
+        X : np.ndarray
+            ``(M, D)`` float features.
+
+        Returns
+        -------
+        np.ndarray
+            ``(M, C)`` ``float64`` logits, columns in ``classes_`` order; what
+            temperature scaling divides (:mod:`affectkit.audio.calibration`).
+        """
+        x = (np.asarray(X, dtype=np.float64) - self.mean_) / self.std_
+        self.net_.eval()
+        with torch.no_grad():
+            return self.net_(torch.from_numpy(x.astype(np.float32))).double().numpy()
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities.
+        """Class probabilities (uncalibrated softmax of :meth:`predict_logits`).
 
         Parameters
         ----------
@@ -380,8 +398,11 @@ def make_audio_model(kind: str, seed: int = 0, **params):
 
 
 def audio_card_path(path: str | Path) -> Path:
-    """The JSON card beside a ``.safetensors`` audio model (same stem)."""
-    return Path(path).with_suffix(".json")
+    """The JSON card beside a ``.safetensors`` audio model (same stem; see
+    :func:`affectkit.models.card.card_path`)."""
+    from affectkit.models.card import card_path
+
+    return card_path(path)
 
 
 def save_audio_model(
@@ -395,6 +416,7 @@ def save_audio_model(
     window_s: float | None = None,
     speaker_norm: bool = False,
     training: dict | None = None,
+    calibration: dict | None = None,
 ) -> Path:
     """Save a fitted :class:`MLPClassifier` as ``path`` (safetensors) plus ``path.json`` (card).
 
@@ -424,6 +446,11 @@ def save_audio_model(
         be normalised the same way).
     training : dict, optional
         Provenance (data, protocol, source task, command), stored under ``"training"``.
+    calibration : dict, optional
+        Stored under ``"calibration"``: for temperature scaling (Guo et al. 2017)
+        ``{"method": "temperature", "temperature": T, ...}`` as
+        :func:`affectkit.audio.calibration.calibration_record` makes it; readers divide
+        the logits by ``T`` (:class:`affectkit.audio.voice.VoiceTrack`).
 
     Returns
     -------
@@ -435,7 +462,8 @@ def save_audio_model(
     TypeError
         If ``model`` is not a fitted :class:`MLPClassifier`.
     ValueError
-        If the feature names or class ids do not match the model.
+        If the feature names or class ids do not match the model, or ``calibration``
+        is a temperature record whose temperature is not a finite number > 0.
     """
     from safetensors.torch import save_file
 
@@ -448,6 +476,10 @@ def save_audio_model(
     classes = [int(c) for c in model.classes_]
     if min(classes) < 0 or max(classes) >= len(class_names):
         raise ValueError(f"model classes {classes} do not index the {len(class_names)} class names")
+    if calibration and calibration.get("method") == "temperature":
+        t = calibration.get("temperature")
+        if not isinstance(t, (int, float)) or not np.isfinite(t) or t <= 0:
+            raise ValueError(f"calibration temperature must be a finite number > 0, got {t!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.net_.state_dict().items()}
@@ -469,6 +501,8 @@ def save_audio_model(
         "pretrained_source_classes": [str(c) for c in getattr(model, "source_classes_", [])],
         "training": training or {},
     }
+    if calibration:
+        card["calibration"] = dict(calibration)
     if feature_kind in ("egemaps", "compare"):
         card["licence_note"] = "features from openSMILE: its licence forbids commercial use"
     write_json_atomic(audio_card_path(path), card)
@@ -481,48 +515,33 @@ def load_audio_model(path: str | Path) -> tuple[MLPClassifier, dict]:
     Parameters
     ----------
     path : str or Path
-        The ``.safetensors`` file; its card is the ``.json`` beside it.
+        The ``.safetensors`` file; its card (a voice model card) is the ``.json``
+        beside it.
 
     Returns
     -------
     model : MLPClassifier
         Ready for ``predict_proba`` (eval mode, CPU); same predictions as when saved.
     card : dict
+        See :func:`affectkit.models.card.read_card`.
 
     Raises
     ------
     WeightsError
-        If either file is missing or unreadable, or the card is of another version or
-        does not match the weights.
+        With a one-line ``FILE: problem`` message, if either file is missing or
+        unreadable, the card is malformed, of another version or of another kind of
+        model (e.g. a face model), or the weights do not match the card.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from affectkit.models.card import load_weights_into, read_card, read_weights
 
-    from affectkit.errors import WeightsError
-
-    path, cp = Path(path), audio_card_path(path)
-    try:
-        card = json.loads(cp.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"{cp}: audio model card not found next to {path.name}") from None
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{cp}: audio model card is not valid JSON ({exc})") from None
-    if card.get("card_version") != AUDIO_CARD_VERSION or card.get("modality") != "audio":
-        raise WeightsError(f"{cp}: not an affectkit audio model card (version {card.get('card_version')!r})")
-    try:
-        state = load_file(str(path))
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: audio model weights not found") from None
-    except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{path}: unreadable safetensors file ({exc})") from None
+    path = Path(path)
+    card = read_card(path, kind="voice")
+    state = read_weights(path)
     arch = card["architecture"]
     params = {k: v for k, v in card.get("hyperparameters", {}).items() if k in MLPClassifier().get_params()}
     model = MLPClassifier(**params)
     model.net_ = VielzeufMLP(arch["in_features"], arch["n_outputs"], arch["hidden"], arch["dropout"])
-    try:
-        model.net_.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: weights do not match the card's architecture ({exc})") from None
+    load_weights_into(model.net_, state, path, "VielzeufMLP")
     model.net_.eval()
     model.mean_ = np.asarray(card["standardisation"]["mean"], dtype=np.float64)
     model.std_ = np.asarray(card["standardisation"]["std"], dtype=np.float64)

@@ -1,9 +1,14 @@
 """Voice emotion along a video's sound track, and its fusion with the face, for ``analyze --audio``.
 
-A :class:`VoiceTrack` reads a video's audio, computes the acoustic functionals over
-sliding windows (:func:`~affectkit.audio.features.window_features`; the window is the
-length of the training utterances, 2 s for EmoDB), and runs a voice model on each
-window. Each analysed frame then takes the window centred nearest to it.
+A :class:`VoiceTrack` reads a video's audio, finds the speech in it (Silero VAD,
+:mod:`affectkit.audio.vad`), computes the acoustic functionals over sliding windows
+(:func:`~affectkit.audio.features.window_features`; the window is the length of the
+training utterances, 2 s for EmoDB), and runs a voice model on each window that holds
+speech, with its probabilities temperature-scaled as its card says (Guo et al. 2017).
+Windows without speech have no voice output (NaN): a model trained on acted speech
+says nothing about music or room noise, and on the shared sample videos' non-speech
+sound it gives near-certain, meaningless answers (the "without VAD" column of
+``docs/audio.md``). Each analysed frame then takes the window centred nearest to it.
 
 The voice model's classes are mapped onto the seven face expressions by name, with
 every rule explicit (:class:`affectkit.fusion.ClassMap`): EmoDB's *boredom* has no
@@ -33,6 +38,14 @@ VOICE_DROP = ("boredom", "calm")
 class VoiceTrack:
     """Voice-emotion probabilities over a media file's sound, looked up by time.
 
+    Only windows with speech get voice probabilities: Silero VAD
+    (:mod:`affectkit.audio.vad`) finds the speech, and a window holding less than
+    :data:`~affectkit.audio.vad.MIN_SPEECH_S` seconds of it is left empty (NaN), so
+    music, room noise or silence is never read as an emotion. The model's logits are
+    divided by the temperature of its card's ``"calibration"`` entry before the softmax
+    (temperature scaling, Guo et al. 2017; fitted on leave-one-speaker-out predictions,
+    see ``scripts/ship_voice_model.py``); a card without one is used as it is (T = 1).
+
     Parameters
     ----------
     path : str or Path
@@ -42,18 +55,35 @@ class VoiceTrack:
         (:func:`affectkit.audio.models.save_audio_model`).
     hop_s : float
         Seconds between window centres.
+    vad : bool
+        Find speech first (default). False runs the model on every window, speech or
+        not (for experiments; its outputs on non-speech are meaningless).
 
     Attributes
     ----------
     status : str
-        ``"ok"``, ``"no audio track"`` or ``"silent"``; when not ``"ok"`` every lookup
-        gives NaN.
+        ``"ok"`` (speech in at least one window), ``"no speech"``, ``"no audio track"``
+        or ``"silent"``; when not ``"ok"`` every lookup gives NaN.
     times : np.ndarray
-        ``(W,)`` ``float64`` window centres, seconds.
+        ``(W,)`` ``float64`` window centres, seconds (empty without audio).
+    speech_s : np.ndarray
+        ``(W,)`` ``float64`` seconds of speech found inside each window (NaN with
+        ``vad=False``).
+    speech : np.ndarray
+        ``(W,)`` ``bool``: the window has at least ``MIN_SPEECH_S`` s of speech (all
+        True with ``vad=False``).
+    speech_fraction : float
+        Fraction of the windows with speech; NaN when there are no windows (no audio
+        track, silent track).
     proba : np.ndarray
         ``(W, 7)`` ``float64`` voice probabilities in
-        :data:`~affectkit.expressions.EXPRESSIONS` order; the *surprise* column (and
-        any other class the model lacks) is NaN.
+        :data:`~affectkit.expressions.EXPRESSIONS` order; NaN rows for windows without
+        speech, and the *surprise* column (and any other class the model lacks) NaN.
+    temperature : float
+        The calibration temperature applied (1.0 when the card has none).
+    note : str
+        One line for the user on what was found, e.g. ``"speech in 3 of 24 voice
+        windows (12 %); the voice columns are empty outside speech"``.
     window_s : float
         Window length, seconds.
     duration_s : float
@@ -63,13 +93,14 @@ class VoiceTrack:
     ------
     InputError
         If the file is missing or its audio cannot be decoded (a file without an audio
-        track, or a silent one, is not an error: see ``status``).
+        track, a silent one or one without speech is not an error: see ``status``).
     WeightsError
-        If the voice model cannot be loaded.
+        If the voice model, or the voice activity detector (``silero-vad`` package),
+        cannot be loaded.
     """
 
-    def __init__(self, path: str | Path, model: str | Path = "default", hop_s: float = 0.5):
-        from affectkit.audio.features import window_features
+    def __init__(self, path: str | Path, model: str | Path = "default", hop_s: float = 0.5, *, vad: bool = True):
+        from affectkit.audio.features import HOP_S, window_centres, window_features
         from affectkit.audio.io import has_audio, is_silent, load_audio
         from affectkit.audio.models import load_audio_model
         from affectkit.fusion import ClassMap
@@ -82,28 +113,73 @@ class VoiceTrack:
         feats_card = card["features"]
         if feats_card["kind"] != "librosa":
             raise InputError(model, f"analyze --audio takes models on the librosa features, not {feats_card['kind']!r}")
+        self.temperature = card_temperature(card)
         sr = int(feats_card["sample_rate"])
         self.window_s = float(feats_card.get("window_s") or 2.0)
         self.times = np.zeros(0)
+        self.speech_s = np.zeros(0)
+        self.speech = np.zeros(0, dtype=bool)
+        self.speech_fraction = float("nan")
         self.duration_s = 0.0
         self.proba = np.zeros((0, len(EXPRESSIONS)))
+        empty = "the voice columns are empty and the fused columns are the face's"
         if not has_audio(self.path):
-            self.status = "no audio track"
+            self.status, self.note = "no audio track", f"no audio track; {empty}"
             return
         wave = load_audio(self.path, sr, allow_silent=True)
-        if is_silent(wave):
-            self.status = "silent"
-            return
-        self.status = "ok"
         self.duration_s = len(wave) / sr
+        if is_silent(wave):
+            self.status, self.note = "silent", f"silent audio track; {empty}"
+            return
+        span = min(self.window_s, self.duration_s)  # a track shorter than a window is one window
+        prob = None
+        if vad:
+            from affectkit.audio.vad import MIN_SPEECH_S, speech_probability, window_speech
+
+            prob = speech_probability(wave, sr)
+            # the window grid of window_features, so the pitch tracking (the slow part) is
+            # skipped entirely for a track without speech
+            self.times = window_centres(1 + len(wave) // int(round(HOP_S * sr)), self.window_s, hop_s)
+            self.speech_s = window_speech(prob, self.times, span)
+            if not (self.speech_s >= MIN_SPEECH_S).any():
+                self._no_speech(empty)
+                return
         self.times, feats = window_features(wave, sr, win_s=self.window_s, hop_s=hop_s)
+        if vad:
+            self.speech_s = window_speech(prob, self.times, span)
+            self.speech = self.speech_s >= MIN_SPEECH_S
+            if not self.speech.any():  # only if the estimated grid above differed from this one
+                self._no_speech(empty)
+                return
+        else:
+            self.speech_s = np.full(len(self.times), np.nan)
+            self.speech = np.ones(len(self.times), dtype=bool)
         if feats_card.get("speaker_norm"):
             # The model was trained on per-speaker z-scored features; a clip is taken as one
-            # speaker and normalised over its own windows (the transductive step of training).
-            feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-6)
-        p = self.class_map.apply(net.predict_proba(feats))
+            # speaker and normalised over its own speech windows (the transductive step of training).
+            ref = feats[self.speech]
+            feats = (feats - ref.mean(0)) / np.maximum(ref.std(0), 1e-6)
+        proba = np.full((len(self.times), len(net.classes_)), np.nan)
+        proba[self.speech] = _calibrated_proba(net, feats[self.speech], self.temperature)
+        p = self.class_map.apply(proba)
         p[:, ~self.class_map.coverage] = np.nan
         self.proba = p
+        k, w = int(self.speech.sum()), len(self.speech)
+        self.speech_fraction = k / w
+        self.status = "ok"
+        self.note = f"speech in {k} of {w} voice windows ({100 * k / w:.0f} %)"
+        if not vad:
+            self.note = f"voice activity detection off: all {w} voice windows scored"
+        elif k < w:
+            self.note += "; the voice columns are empty outside speech"
+
+    def _no_speech(self, empty: str) -> None:
+        """State of a track in which no window holds speech (``times`` already set)."""
+        self.speech = np.zeros(len(self.times), dtype=bool)
+        self.speech_fraction = 0.0
+        self.proba = np.full((len(self.times), len(EXPRESSIONS)), np.nan)
+        self.status = "no speech"
+        self.note = f"no speech (speech in 0 of {len(self.times)} voice windows, 0 %); {empty}"
 
     def at(self, times: np.ndarray) -> np.ndarray:
         """Voice probabilities of the window centred nearest to each time.
@@ -117,7 +193,7 @@ class VoiceTrack:
         -------
         np.ndarray
             ``(N, 7)`` ``float64``; NaN rows where there is no voice output (no track,
-            silence, or a time outside the sound).
+            silence, no speech in the nearest window, or a time outside the sound).
         """
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         out = np.full((len(times), len(EXPRESSIONS)), np.nan)
@@ -183,3 +259,49 @@ def bundled_voice_model() -> Path:
     if not path.is_file():
         raise WeightsError(f"{path}: the bundled voice model is missing from this installation")
     return path
+
+
+def card_temperature(card: dict) -> float:
+    """The calibration temperature of an audio model card (1.0 when it has none).
+
+    Parameters
+    ----------
+    card : dict
+        As :func:`affectkit.audio.models.load_audio_model` returns it; temperature
+        scaling (Guo et al. 2017) is stored as ``card["calibration"] = {"method":
+        "temperature", "temperature": T, ...}``.
+
+    Returns
+    -------
+    float
+        ``T > 0``.
+
+    Raises
+    ------
+    WeightsError
+        If the card has a temperature calibration whose ``T`` is not a finite number
+        > 0, or a calibration method affectkit does not know.
+    """
+    from affectkit.errors import WeightsError
+
+    cal = card.get("calibration") or {}
+    if not cal:
+        return 1.0
+    if cal.get("method") != "temperature":
+        raise WeightsError(f"voice model card: unknown calibration method {cal.get('method')!r}")
+    t = cal.get("temperature")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or t <= 0:
+        raise WeightsError(f"voice model card: calibration temperature must be a finite number > 0, got {t!r}")
+    return float(t)
+
+
+def _calibrated_proba(net, feats: np.ndarray, temperature: float) -> np.ndarray:
+    """``(M, C)`` ``softmax(logits / T)`` of an audio model (plain softmax for T = 1)."""
+    from affectkit.audio.calibration import softmax
+
+    if len(feats) == 0:
+        return np.zeros((0, len(net.classes_)))
+    if hasattr(net, "predict_logits"):
+        return softmax(net.predict_logits(feats), temperature)
+    # a model without logits: log-probabilities differ from the logits by a per-row constant
+    return softmax(np.log(np.maximum(net.predict_proba(feats), 1e-300)), temperature)
