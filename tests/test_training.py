@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,6 @@ from affectkit.expressions import FER2013_FOLDERS
 from affectkit.models.recognizer import Recognizer
 from affectkit.training.augment import augment_faces
 from affectkit.training.checkpoint_io import load_state
-from affectkit.training.multitask import MultitaskConfig, train_multitask
 
 
 @pytest.fixture()
@@ -32,47 +33,92 @@ def tiny_data(tmp_path):
     return root, tmp_path / "va" / "sheet.csv"
 
 
-def test_a_stopped_run_resumes_from_its_last_epoch(tiny_data, tmp_path, cache, monkeypatch):
-    import affectkit.training.multitask as mt
+def _recipe(fer, va, out, **over) -> "ExperimentConfig":
+    from affectkit.training.experiment import ExperimentConfig
+
+    d = {"data": f"fer2013:{fer}", "mix": [{"data": f"affectnet_csv:{va}", "split": "train", "per_batch": 4}],
+         "task": "multitask", "strategy": "full", "test_split": "validation", "seeds": [0], "out": str(out),
+         "epochs": 2, "batch_size": 8, "network_size": 48, "label_smoothing": 0.1, "export_epoch": "last",
+         "pretrained": False, "tta": "none"}
+    return ExperimentConfig.from_dict({**d, **over})
+
+
+@pytest.mark.slow
+def test_the_default_recipe_resumes_from_its_last_epoch_and_chains_stages(tiny_data, tmp_path, cache, monkeypatch):
+    """The default-model recipe is an ordinary experiment: FER-2013 with DiffusionFER mixed into each batch."""
+    import affectkit.training.augment as aug
+    from affectkit.training.experiment import run_experiment
 
     fer, va = tiny_data
-    out = tmp_path / "run"
-    cfg = MultitaskConfig(epochs=2, batch_size=8, va_batch_size=4, network_size=48)
+    out = tmp_path / "stage1"
     calls = {"n": 0}
-    real_augment = mt.augment_faces
+    real_augment = aug.augment_faces
 
-    def dies_in_epoch_two(*args, **kwargs):
+    def dies_in_epoch_two(x, *args, **kwargs):
         calls["n"] += 1
+        assert len(x) == 8 + 4  # 8 FER-2013 faces and 4 DiffusionFER faces in every batch
         if calls["n"] > 7:  # 5 steps per epoch (42 faces // 8)
             raise RuntimeError("simulated crash")
-        return real_augment(*args, **kwargs)
+        return real_augment(x, *args, **kwargs)
 
-    monkeypatch.setattr(mt, "augment_faces", dies_in_epoch_two)
+    monkeypatch.setattr(aug, "augment_faces", dies_in_epoch_two)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_multitask(fer, va, out, cfg, progress=False)
-    saved = load_state(out / "checkpoints" / "last.safetensors")
+        run_experiment(_recipe(fer, va, out), command="affectkit train --config stage1.yaml")
+    run = out / "seed_0" / "model"
+    saved = load_state(run / "checkpoints" / "last.safetensors")
     assert saved["global_step"] == 5  # the finished first epoch survived
-    assert not (out / "model.safetensors").exists()
+    assert not (run / "model.safetensors").exists()
 
-    monkeypatch.setattr(mt, "augment_faces", real_augment)
-    path = train_multitask(fer, va, out, cfg, progress=False)  # resumes from last.safetensors
-    final = load_state(out / "checkpoints" / "last.safetensors")
-    assert final["global_step"] == 10
+    monkeypatch.setattr(aug, "augment_faces", real_augment)
+    run_experiment(_recipe(fer, va, out), command="affectkit train --config stage1.yaml")  # resumes
+    assert load_state(run / "checkpoints" / "last.safetensors")["global_step"] == 10
+    path = run / "model.safetensors"
     rec = Recognizer(path, tta=False)
-    assert rec.card["training"]["config"]["epochs"] == 2
-    assert rec.card["training"]["command"].startswith("affectkit train --fer ")
+    training = rec.card["training"]
+    assert training["config"]["epochs"] == 2 and training["config"]["mix_batch"] == [8, 4]
+    assert training["command"] == "affectkit train --config stage1.yaml"
+    assert training["exported_epoch"] == "last"
+    assert training["train_data"]["part_sizes"][0] == 42
     assert rec.predict(np.zeros((48, 48), np.uint8)).shape[0] == 1
 
     # A second stage starts from the exported model and records its lineage.
-    stage2 = MultitaskConfig(epochs=1, batch_size=8, va_batch_size=4, network_size=48, lr=1e-4, init_from=str(path))
     before = rec.net.expression_head.weight.detach().clone()
-    path2 = train_multitask(fer, va, tmp_path / "stage2", stage2, progress=False)
-    rec2 = Recognizer(path2, tta=False)
+    run_experiment(_recipe(fer, va, tmp_path / "stage2", epochs=1, lr=1e-4, init_from=str(path)),
+                   command="affectkit train --config stage2.yaml")
+    rec2 = Recognizer(tmp_path / "stage2" / "seed_0" / "model" / "model.safetensors", tta=False)
     assert rec2.card["training"]["init_from_training"]["config"]["epochs"] == 2
-    assert "--init-from" in rec2.card["training"]["command"]
+    assert rec2.card["training"]["config"]["init_from"] == str(path)
     after = rec2.net.expression_head.weight.detach()
     # 5 AdamW steps at 1e-4 move a weight by < 1e-3; a fresh head would differ by ~0.03.
     assert 0 < (after - before).abs().max() < 5e-3
+
+
+def test_mixed_batches_draw_fixed_shares_and_repeat_per_epoch():
+    from affectkit.training.finetune import MixedBatchSampler
+
+    sampler = MixedBatchSampler([20, 6], [4, 2], seed=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 5
+    for b in batches:
+        assert len(b) == 6 and all(i < 20 for i in b[:4]) and all(20 <= i < 26 for i in b[4:])
+    assert sorted(i for b in batches for i in b[:4]) == list(range(20))  # one pass over the first part
+    assert list(sampler) == batches  # a function of seed and epoch (a resumed run draws the same)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    with pytest.raises(ValueError):
+        MixedBatchSampler([20, 1], [4, 2])
+
+
+def test_the_shipped_recipe_configs_load():
+    import yaml
+
+    from affectkit.training.experiment import ExperimentConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for name in ("default_stage1.yaml", "default_stage2.yaml"):
+        cfg = ExperimentConfig.from_dict({**yaml.safe_load((root / name).read_text()), "out": "x"})
+        assert cfg.test_split == "validation"  # PrivateTest is never read by the recipe
+        assert cfg.mix and cfg.train.task == "multitask"
 
 
 def test_augment_shapes_range_and_flip():

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from affectkit.cli import app
 from affectkit.data.registry import load_dataset
 from affectkit.training.experiment import ExperimentConfig, StageConfig, run_experiment
-from affectkit.training.finetune import FinetuneConfig, _lr_factor, finetune
+from affectkit.training.finetune import FinetuneConfig, finetune, lr_scheduler
 
 
 def _make_csv(root: Path, n: int = 96, n_subjects: int = 6, shuffle_labels: bool = False, seed: int = 0) -> Path:
@@ -108,12 +108,34 @@ def test_subject_protocol_needs_subjects(tmp_path, shared):
                                         strategy="features", protocol="loso", train_split="validation"))
 
 
-def test_sgd_and_adam_schedules():
-    sgd = _lr_factor(FinetuneConfig(optimizer="sgd", epochs=30, lr_step_epochs=10), steps_per_epoch=5)
-    assert sgd(0) == 1.0 and sgd(49) == 1.0
-    assert sgd(50) == pytest.approx(0.1) and sgd(100) == pytest.approx(0.01)
-    adam = _lr_factor(FinetuneConfig(optimizer="adam", epochs=3), steps_per_epoch=5)
-    assert {adam(s) for s in range(15)} == {1.0}
+def _factors(cfg: FinetuneConfig, steps_per_epoch: int) -> list[float]:
+    """The learning-rate multiplier of each step of a run (both parameter groups)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [p]}, {"params": [torch.nn.Parameter(torch.zeros(1))]}], lr=1.0)
+    sched = lr_scheduler(opt, cfg, steps_per_epoch)
+    out = []
+    for _ in range(cfg.epochs * steps_per_epoch):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_sgd_adam_adamw_and_staged_schedules():
+    sgd = _factors(FinetuneConfig(optimizer="sgd", epochs=30, lr_step_epochs=10, lr=1.0), steps_per_epoch=5)
+    assert sgd[0] == 1.0 and sgd[49] == 1.0
+    assert sgd[50] == pytest.approx(0.1) and sgd[100] == pytest.approx(0.01)
+    adam = _factors(FinetuneConfig(optimizer="adam", epochs=3, lr=1.0), steps_per_epoch=5)
+    assert set(adam) == {1.0}
+    # adamw: (step + 1) / warm during the warm-up, then a cosine from 1 to 0.
+    adamw = _factors(FinetuneConfig(optimizer="adamw", epochs=4, warmup_epochs=0.5, lr=1.0), steps_per_epoch=10)
+    assert adamw[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    cosine = [0.5 * (1 + np.cos(np.pi * (s - 5) / 35)) for s in range(5, 40)]
+    assert adamw[5:] == pytest.approx(cosine, abs=1e-6)
+    staged = _factors(FinetuneConfig(optimizer="adamw", strategy="staged", head_epochs=1, stage2_lr_factor=0.1,
+                                     epochs=4, warmup_epochs=0.5, lr=1.0), steps_per_epoch=10)
+    assert staged[:10] == pytest.approx(adamw[:10])
+    assert staged[10:] == pytest.approx([0.1 * f for f in adamw[10:]], abs=1e-6)
 
 
 def _backbone_state(model_path: Path) -> dict:

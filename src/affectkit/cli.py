@@ -211,11 +211,7 @@ def train(
     pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
     pretrain_steps: Optional[int] = typer.Option(None, "--pretrain-steps", help="Cap on steps per epoch of the --pretrain stages."),
     tta: Optional[TTA] = typer.Option(None, "--tta", help="Test-time augmentation for the report. [default: flip]"),
-    fer: Optional[Path] = typer.Option(None, "--fer", help="Default-model recipe: FER-2013 root or fer2013.csv (with --va-csv)."),
-    va_csv: Optional[Path] = typer.Option(None, "--va-csv", help="Default-model recipe: DiffusionFER's dataset_sheet.csv."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Default-model recipe: the seed."),
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the last checkpoint."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
     temporal: Optional[str] = typer.Option(None, "--temporal", help="Train a temporal model on sequence data (afew, afew-va, send, seqcsv): mean, selection, lstm, gru, transformer_lstm or c3d."),
@@ -230,8 +226,9 @@ def train(
 ) -> None:
     """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
 
-    With --fer and --va-csv it runs the default-model recipe instead (FER-2013 classes
-    jointly with DiffusionFER valence/arousal; affectkit.training.multitask).
+    The default model's recipe is such an experiment: configs/default_stage1.yaml, then
+    configs/default_stage2.yaml (FER-2013 expressions with DiffusionFER valence/arousal
+    mixed into every batch).
     """
     with _on_interrupt(f"checkpoints so far are in {out}; re-run the same command to resume"):
         _train_impl(**locals())
@@ -241,14 +238,10 @@ def _train_impl(*,
     out, config, data, strategy, task, protocol, train_split, val_split, test_split, test_data,
     seeds, backbone, weights, pretrained, head, tap, input_size, optimizer, lr, lr_step_epochs,
     weight_decay, head_epochs, epochs, batch_size, network_size, face_size, early_stopping,
-    max_train, dedup, pretrain, pretrain_epochs, pretrain_steps, tta, fer, va_csv, seed,
-    max_steps_per_epoch, resume, init_from, devices, temporal, embedding, rate, frames, hidden,
+    max_train, dedup, pretrain, pretrain_epochs, pretrain_steps, tta,
+    max_steps_per_epoch, init_from, devices, temporal, embedding, rate, frames, hidden,
     detector, audio_features, speaker_norm, quiet,
 ) -> None:
-    if fer is not None or va_csv is not None:
-        _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
-                              max_steps_per_epoch, resume, init_from)
-        return
     d = _read_yaml(config) if config else {}
     from affectkit.audio.training import AUDIO_KINDS
 
@@ -350,23 +343,6 @@ def _train_temporal(options: dict, out: Path, quiet: bool) -> None:
         _print_headline(report["pooled"], out)
         for m in report.get("models", []):
             typer.echo(f"exported {m}")
-
-
-def _train_default_recipe(fer, va_csv, out, backbone, epochs, network_size, batch_size, lr, seed,
-                          max_steps_per_epoch, resume, init_from) -> None:
-    from affectkit.training.multitask import MultitaskConfig, train_multitask
-
-    if fer is None or va_csv is None:
-        _fail("the default-model recipe needs both --fer and --va-csv")
-    given = {"backbone": backbone, "epochs": epochs, "network_size": network_size, "batch_size": batch_size,
-             "lr": lr, "seed": seed, "max_steps_per_epoch": max_steps_per_epoch,
-             "init_from": str(init_from) if init_from else None}
-    cfg = MultitaskConfig(**{k: v for k, v in given.items() if v is not None})
-    try:
-        path = train_multitask(fer, va_csv, out, cfg, resume=resume)
-    except AffectkitError as exc:
-        _fail(str(exc))
-    typer.echo(f"exported {path} and {path.with_suffix('.json')}")
 
 
 @app.command()

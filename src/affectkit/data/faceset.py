@@ -82,6 +82,9 @@ class FaceSet:
     def concat(cls, parts: list["FaceSet"]) -> "FaceSet":
         """Concatenate face sets of the same image size and channel count.
 
+        ``meta`` holds the parts' ``meta`` under ``"parts"`` and their lengths under
+        ``"part_sizes"`` (which a mixed-batch sampler reads).
+
         Raises
         ------
         ValueError
@@ -98,7 +101,7 @@ class FaceSet:
             np.concatenate([p.va for p in parts]),
             [s for p in parts for s in p.subjects],
             [s for p in parts for s in p.names],
-            {"parts": [p.meta for p in parts]},
+            {"parts": [p.meta for p in parts], "part_sizes": [len(p) for p in parts]},
         )
 
 

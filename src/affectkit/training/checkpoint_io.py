@@ -57,7 +57,7 @@ import pathlib
 import sys
 import uuid
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -110,7 +110,7 @@ class _Encoder:
         return TypeError(
             f"cannot store {kind} at {self._where(path)}{': ' + why if why else ''}. Safetensors "
             "checkpoints hold tensors, numpy arrays/scalars, None, bool, int, float, str, bytes, "
-            "list, tuple, set, dict, OrderedDict, pathlib paths, enums, dataclasses, "
+            "list, tuple, set, dict, OrderedDict, Counter, pathlib paths, enums, dataclasses, "
             "argparse.Namespace and AttributeDict (no pickling). Convert the value, or keep it "
             "out of the checkpoint (e.g. save_hyperparameters(ignore=[...]))."
         )
@@ -239,6 +239,8 @@ class _Encoder:
             return {_TAG: kind.__name__, "v": [self.encode_key(v, path) for v in obj]}
         if kind is dict:
             return self._encode_mapping(obj, path, "dict")
+        if kind is Counter:  # MultiStepLR keeps its milestones in one
+            return self._encode_mapping(obj, path, "counter")
         if kind is OrderedDict:
             node = self._encode_mapping(obj, path, "odict")
             # module.state_dict() carries per-module versions in ._metadata; torch.save keeps it
@@ -338,6 +340,8 @@ class _Decoder:
             return self._numpy(node)
         if tag == "dict":
             return self._mapping(node, dict)
+        if tag == "counter":
+            return self._mapping(node, Counter)
         if tag == "odict":
             out = self._mapping(node, OrderedDict)
             if "meta" in node:

@@ -48,6 +48,29 @@ class StageConfig:
 
 
 @dataclass
+class MixConfig:
+    """A dataset mixed into every training batch of an experiment.
+
+    The default recipe trains on FER-2013 with 16 DiffusionFER faces (expression and
+    valence/arousal) in every batch of 128 FER-2013 faces (Vielzeuf et al. 2018 learn
+    classes and valence/arousal jointly).
+
+    Attributes
+    ----------
+    data : str
+        ``KIND:PATH`` dataset spec.
+    split : str
+        Split(s) drawn from, joined with ``+``.
+    per_batch : int
+        Faces of this dataset in every batch (besides ``batch_size`` of the main one).
+    """
+
+    data: str
+    split: str = "train"
+    per_batch: int = 16
+
+
+@dataclass
 class ExperimentConfig:
     """Everything that defines an experiment; ``affectkit train`` options map 1:1.
 
@@ -81,6 +104,9 @@ class ExperimentConfig:
         Test-time augmentation of fine-tuned models.
     pretrain : list of StageConfig
         Cascade stages run before the final fine-tuning, once per seed.
+    mix : list of MixConfig
+        Datasets mixed into every training batch (fine-tuning, ``split`` protocol);
+        an epoch is one pass over ``data``.
     train : FinetuneConfig
         Backbone, task, optimiser and schedule (also used by ``features``: backbone,
         task, pretrained, weights).
@@ -103,6 +129,7 @@ class ExperimentConfig:
     input_size: int | None = None
     tta: str = "flip"
     pretrain: list[StageConfig] = field(default_factory=list)
+    mix: list[MixConfig] = field(default_factory=list)
     train: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self) -> None:
@@ -113,6 +140,9 @@ class ExperimentConfig:
         if isinstance(self.train, dict):
             self.train = FinetuneConfig.from_dict(self.train)
         self.pretrain = [StageConfig(**s) if isinstance(s, dict) else s for s in self.pretrain]
+        self.mix = [MixConfig(**m) if isinstance(m, dict) else m for m in self.mix]
+        if self.mix and (self.strategy == "features" or self.protocol != "split" or self.max_train):
+            raise ValueError("mix works with fine-tuning under the split protocol, without max_train")
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
@@ -185,8 +215,10 @@ def _full_proba(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
 class _Runner:
     """Trains and predicts for one seed; ``fit_predict(train_idx, test_idx)`` per fold."""
 
-    def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool, command: str = ""):
+    def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool, command: str = "",
+                 part_sizes: list[int] | None = None):
         self.cfg, self.seed, self.pool, self.out_dir, self.progress = cfg, seed, pool, out_dir, progress
+        self.part_sizes = part_sizes
         self.command = command
         self.fold = 0
         self._features = None
@@ -245,8 +277,13 @@ class _Runner:
                                        size=self.cfg.face_size, progress=self.progress)
         if self._pretrained is not None:
             train_cfg.init_from = str(self._pretrained)
-        model = finetune(self.pool.subset(tr), run_dir, train_cfg, val=val, progress=self.progress,
-                         recipe={"command": self.command, "experiment": self.cfg.out})
+        train = self.pool.subset(tr)
+        if self.cfg.mix:
+            train.meta["part_sizes"] = self.part_sizes
+            train_cfg.mix_batch = [train_cfg.batch_size] + [m.per_batch for m in self.cfg.mix]
+        model = finetune(train, run_dir, train_cfg, val=val, progress=self.progress,
+                         recipe={"command": self.command, "experiment": self.cfg.out,
+                                 "mix": [asdict(m) for m in self.cfg.mix]})
         proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
         return {"proba": proba, "va": va, "model": str(model)}
 
@@ -282,6 +319,33 @@ def cascade(stages: list[StageConfig], final: FinetuneConfig, out_dir: str | Pat
     return path
 
 
+def check_model_files(cfg: ExperimentConfig) -> None:
+    """Check the model files an experiment starts from, before it writes or trains anything.
+
+    ``train.init_from`` must be a loadable face model; ``train.weights``, when the
+    backbone starts from it, must be readable ImageNet weights of ``train.backbone``.
+
+    Raises
+    ------
+    WeightsError
+        One line naming the bad file.
+    ValueError
+        ``init_from``'s backbone differs from ``train.backbone``.
+    """
+    from affectkit.models.backbones import pretrained_state
+    from affectkit.models.card import load_model
+
+    t = cfg.train
+    if t.init_from and cfg.strategy != "features":
+        net, card = load_model(t.init_from)
+        if card["architecture"]["backbone"] != t.backbone:
+            raise ValueError(f"{t.init_from}: backbone {card['architecture']['backbone']} != {t.backbone}")
+        del net
+    # ImageNet weights are used unless an exported model is the start (see FinetuneConfig).
+    if t.weights and t.pretrained and (cfg.strategy == "features" or not t.init_from):
+        pretrained_state(t.backbone, t.weights)
+
+
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: str = "") -> dict:
     """Run an experiment over all seeds and write its report into ``cfg.out``.
 
@@ -292,14 +356,16 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         :func:`~affectkit.evaluation.protocols.summarize_seeds`), ``ensemble`` (the
         report of the seeds' mean probabilities and valence/arousal, for more than one
         seed), ``config`` and ``command``. Also written as ``report.json``,
-        ``report.md`` and ``confusion.png`` in ``cfg.out``.
+        ``report.md`` and ``confusion.png`` in ``cfg.out``, then ``experiment.json``
+        (the config), only once the run has succeeded.
 
     Raises
     ------
     DataError
         Missing or malformed dataset.
     WeightsError
-        No pretrained weights for the backbone.
+        No pretrained weights for the backbone, or a bad ``init_from`` or ``weights``
+        file (checked first, see :func:`check_model_files`).
     ValueError
         Inconsistent options (e.g. a subject protocol on data without subjects).
     """
@@ -307,13 +373,18 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         cross_validate, ensemble, leave_one_subject_out, subject_kfold, summarize_seeds,
     )
     from affectkit.evaluation.report import write_report
+    from affectkit.models.card import write_json_atomic
 
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
+    check_model_files(cfg)
     train = load_splits(cfg.data, cfg.train_split, size=cfg.face_size)
     if train is None:
         raise ValueError("train_split is empty")
+    part_sizes = None
+    if cfg.mix:
+        parts = [train] + [load_splits(m.data, m.split, size=cfg.face_size) for m in cfg.mix]
+        part_sizes = [len(p) for p in parts]
+        train = FaceSet.concat(parts)
     if cfg.protocol == "split":
         test = load_splits(cfg.test_data or cfg.data, cfg.test_split, size=cfg.face_size, dedup=cfg.dedup)
         if test is None:
@@ -324,6 +395,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         if not any(train.subjects):
             raise ValueError(f"{cfg.data}: protocol {cfg.protocol} needs subject ids, and this dataset has none")
 
+    out.mkdir(parents=True, exist_ok=True)
     per_seed, outputs = [], []
     for seed in cfg.seeds:
         rng = np.random.default_rng(seed)
@@ -333,7 +405,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         if cfg.protocol == "split":
             # One pool for every seed, so frozen features are extracted (and cached) once.
             pool = FaceSet.concat([train, test])
-            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress, command)
+            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress, command, part_sizes)
             res = runner(keep, np.arange(len(train), len(pool)), val)
             rep = score(res, test)
             outputs.append(res)
@@ -366,4 +438,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
     # The headline is the seed ensemble when there are several seeds, else the one seed.
     report["pooled"] = report.get("ensemble") or per_seed[0]
     write_report(report, out, title=f"{cfg.strategy} {cfg.train.backbone} on {cfg.data} ({cfg.protocol})")
+    # Written last, and atomically: a failed run leaves no experiment.json claiming a
+    # run that has no report, and keeps the one of an earlier successful run.
+    write_json_atomic(out / "experiment.json", json.loads(json.dumps(asdict(cfg), default=str)))
     return report

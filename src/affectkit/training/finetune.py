@@ -23,7 +23,6 @@ resumes where it was; the best epoch on the validation set is exported.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -31,8 +30,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+import lightning as L
+
 from affectkit.data.faceset import FaceDataset, FaceSet
 from affectkit.evaluation.metrics import ccc_loss
+from affectkit.training.engine import fit
 
 TASKS = ("classes", "va", "multitask")
 STRATEGIES = ("full", "staged", "frozen")
@@ -84,6 +86,14 @@ class FinetuneConfig:
         Exported affectkit model to start from (cascaded fine-tuning).
     devices : int or str
         Lightning ``devices``: 1, a GPU count (several GPUs train with DDP), or "auto".
+    warmup_epochs : float
+        ``adamw``: epochs of linear warm-up before the cosine decay.
+    mix_batch : list of int or None
+        Faces drawn per batch from each part of a training set concatenated from
+        several datasets (:class:`MixedBatchSampler`), e.g. ``[128, 16]`` for FER-2013
+        with DiffusionFER mixed in; None = plain shuffled batches of ``batch_size``.
+    export_epoch : {"best", "last"}
+        Export the best validation epoch (when there is a validation set) or the last.
     """
 
     backbone: str = "mobilenet_v2"
@@ -109,13 +119,22 @@ class FinetuneConfig:
     max_steps_per_epoch: int | None = None
     init_from: str | None = None
     devices: int | str = 1
+    warmup_epochs: float = 0.5
+    mix_batch: list[int] | None = None
+    export_epoch: str = "best"
 
     def __post_init__(self) -> None:
+        from affectkit.models.backbones import backbone_spec
+
         for name, allowed in (("task", TASKS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.export_epoch not in ("best", "last"):
+            raise ValueError(f"export_epoch must be 'best' or 'last', got {self.export_epoch!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
+        # Checked now, not when the first model is built: a run fails before it writes anything.
+        backbone_spec(self.backbone)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -135,145 +154,163 @@ def _to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255)
 
 
-def _lr_factor(cfg: FinetuneConfig, steps_per_epoch: int):
-    """Step -> learning-rate multiplier for ``cfg.optimizer`` (before staging)."""
-    total = cfg.epochs * steps_per_epoch
-    warm = max(1, steps_per_epoch // 2)
+def lr_scheduler(opt: torch.optim.Optimizer, cfg: "FinetuneConfig", steps_per_epoch: int):
+    """The per-step learning-rate schedule of ``cfg.optimizer``, from torch's scheduler classes.
 
-    def factor(step: int) -> float:
-        if cfg.optimizer == "sgd":
-            return 0.1 ** (step // steps_per_epoch // cfg.lr_step_epochs)
-        if cfg.optimizer == "adam":
-            return 1.0
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+    * ``adamw``: linear warm-up over ``cfg.warmup_epochs`` from 1/warm-up steps of
+      the peak, then cosine decay to 0 at the last step (``LinearLR`` then
+      ``CosineAnnealingLR``);
+    * ``sgd``: divided by 10 every ``cfg.lr_step_epochs`` epochs (``StepLR``; Ng et al. 2015);
+    * ``adam``: constant (Jin et al. 2019).
 
-    return factor
+    With the ``staged`` strategy, every rate is multiplied by ``cfg.stage2_lr_factor``
+    once the backbone starts training (``MultiStepLR``, chained); during the head
+    epochs the backbone gets no gradient, so its rate does not matter.
 
-
-def build_module(cfg: FinetuneConfig, steps_per_epoch: int):
-    """The LightningModule that fine-tunes an :class:`~affectkit.models.network.EmotionNet`.
-
-    Validation logs ``val/acc``, ``val/uar`` (classes), ``val/ccc_valence``,
-    ``val/ccc_arousal`` (valence/arousal) and ``val/score``: UAR, mean CCC, or their
-    mean for ``multitask``.
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler
+        Stepped once per optimiser step.
     """
-    import lightning as L
+    from torch.optim import lr_scheduler as S
 
-    from affectkit.evaluation.metrics import ccc, classification_report
-    from affectkit.expressions import EXPRESSIONS
-    from affectkit.models.network import EmotionNet
+    total = cfg.epochs * steps_per_epoch
+    if cfg.optimizer == "sgd":
+        main = S.StepLR(opt, step_size=max(1, cfg.lr_step_epochs * steps_per_epoch), gamma=0.1)
+    elif cfg.optimizer == "adam":
+        main = S.ConstantLR(opt, factor=1.0, total_iters=0)
+    else:
+        warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+        main = S.SequentialLR(opt, [
+            S.LinearLR(opt, start_factor=1.0 / warm, end_factor=1.0, total_iters=max(1, warm - 1)),
+            S.CosineAnnealingLR(opt, T_max=max(1, total - warm)),
+        ], milestones=[warm])
+    if cfg.strategy != "staged":
+        return main
+    stage2 = S.MultiStepLR(opt, milestones=[cfg.head_epochs * steps_per_epoch], gamma=cfg.stage2_lr_factor)
+    return S.ChainedScheduler([main, stage2], optimizer=opt)
 
-    class FinetuneModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.cfg = cfg
-            if cfg.init_from:
-                from affectkit.models.card import load_for_finetuning
 
-                self.net = load_for_finetuning(cfg.init_from, cfg.backbone, cfg.network_size)
-                self.net.dropout.p = cfg.dropout
-            else:
-                self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained,
-                                      dropout=cfg.dropout, weights=cfg.weights)
-            # channels_last makes CPU convolutions (depthwise ones above all) about 1.5x faster.
-            self.net = self.net.to(memory_format=torch.channels_last)
-            self.save_hyperparameters(asdict(cfg))
-            self._val: list[tuple[torch.Tensor, ...]] = []
+class FinetuneModule(L.LightningModule):
+    """Fine-tunes an :class:`~affectkit.models.network.EmotionNet` on faces (any strategy, task).
 
-        def _backbone_frozen(self) -> bool:
-            return cfg.strategy == "frozen" or (cfg.strategy == "staged" and self.current_epoch < cfg.head_epochs)
+    Batches are ``(images, labels, va)`` as :class:`~affectkit.data.faceset.FaceDataset`
+    gives them. Validation logs ``val/acc``, ``val/uar`` (classes),
+    ``val/ccc_valence``, ``val/ccc_arousal`` (valence/arousal) and ``val/score``:
+    UAR, mean CCC, or their mean for ``multitask`` (over the kinds of label the
+    validation set has).
 
-        def _losses(self, out, y, va):
-            losses = {}
-            if cfg.task in ("classes", "multitask") and (y >= 0).any():
-                losses["cls"] = F.cross_entropy(out["logits"], y, ignore_index=-1, label_smoothing=cfg.label_smoothing)
-            has_va = torch.isfinite(va).all(1)
-            if cfg.task in ("va", "multitask") and has_va.sum() >= 2:
-                p, t = out["va"][has_va], va[has_va]
-                losses["va"] = cfg.va_weight * (F.mse_loss(p, t) + ccc_loss(p, t))
-            return losses
+    Parameters
+    ----------
+    cfg : FinetuneConfig
+    steps_per_epoch : int
+        Optimiser steps per epoch (for the learning-rate schedule).
 
-        def training_step(self, batch, _):
-            x, y, va = batch
-            x = _to_float(x)
-            x = augment_or_resize(x, cfg).contiguous(memory_format=torch.channels_last)
-            if self._backbone_frozen():
-                # Frozen: batch-norm statistics stay ImageNet's, and no backward pass.
-                self.net.backbone.eval()
-                with torch.no_grad():
-                    z = self.net.embed(x)
-                out = self.net.heads(z)
-            else:
-                self.net.backbone.train()
-                out = self.net(x)
-            losses = self._losses(out, y, va)
-            if not losses:
-                return None
-            loss = sum(losses.values())
-            self.log_dict({f"train/{k}": v for k, v in losses.items()} | {"train/loss": loss},
-                          prog_bar=True, on_step=True, on_epoch=True)
-            return loss
+    Raises
+    ------
+    WeightsError
+        If ``cfg.init_from`` or ``cfg.weights`` cannot be loaded.
+    """
 
-        def validation_step(self, batch, _):
-            x, y, va = batch
-            out = self.net(_to_float(x))
-            self._val.append((out["logits"].argmax(1).cpu(), y.cpu(), out["va"].cpu(), va.cpu()))
+    def __init__(self, cfg: "FinetuneConfig", steps_per_epoch: int):
+        super().__init__()
+        from affectkit.models.network import EmotionNet
 
-        def on_validation_epoch_end(self):
-            if not self._val:
-                return
-            pred, y, pva, tva = (torch.cat(t) for t in zip(*self._val))
-            self._val.clear()
-            scores, metrics = [], {}
-            labelled = y >= 0
-            if cfg.task in ("classes", "multitask") and labelled.any():
-                rep = classification_report(y[labelled].numpy(), pred[labelled].numpy(), len(EXPRESSIONS))
-                metrics |= {"val/acc": rep["accuracy"], "val/uar": rep["uar"]}
-                scores.append(rep["uar"])
-            has_va = torch.isfinite(tva).all(1)
-            if cfg.task in ("va", "multitask") and has_va.sum() >= 2:
-                cv = ccc(pva[has_va, 0], tva[has_va, 0])
-                ca = ccc(pva[has_va, 1], tva[has_va, 1])
-                metrics |= {"val/ccc_valence": cv, "val/ccc_arousal": ca}
-                scores.append((cv + ca) / 2)
-            metrics["val/score"] = float(np.mean(scores)) if scores else float("nan")
-            self.log_dict(metrics, prog_bar=True)
+        self.cfg = cfg
+        self.steps_per_epoch = steps_per_epoch
+        if cfg.init_from:
+            from affectkit.models.card import load_for_finetuning
 
-        def configure_optimizers(self):
-            backbone = list(self.net.backbone.parameters())
-            ids = {id(p) for p in backbone}
-            heads = [p for p in self.parameters() if id(p) not in ids]
-            groups = [{"params": backbone}, {"params": heads}]
-            if cfg.optimizer == "sgd":
-                wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay
-                opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=wd)
-            elif cfg.optimizer == "adam":
-                wd = 0.0 if cfg.weight_decay is None else cfg.weight_decay
-                opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=wd)
-            else:
-                wd = 0.05 if cfg.weight_decay is None else cfg.weight_decay
-                opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=wd)
-            base = _lr_factor(cfg, steps_per_epoch)
-            staged = cfg.strategy == "staged"
+            self.net = load_for_finetuning(cfg.init_from, cfg.backbone, cfg.network_size)
+            self.net.dropout.p = cfg.dropout
+        else:
+            self.net = EmotionNet(cfg.backbone, cfg.network_size, pretrained=cfg.pretrained,
+                                  dropout=cfg.dropout, weights=cfg.weights)
+        # channels_last makes CPU convolutions (depthwise ones above all) about 1.5x faster.
+        self.net = self.net.to(memory_format=torch.channels_last)
+        self.save_hyperparameters(asdict(cfg))
+        self._val: list[tuple[torch.Tensor, ...]] = []
 
-            def backbone_factor(step: int) -> float:
-                if cfg.strategy == "frozen":
-                    return 0.0
-                if staged:
-                    return 0.0 if step < cfg.head_epochs * steps_per_epoch else base(step) * cfg.stage2_lr_factor
-                return base(step)
+    def _backbone_frozen(self) -> bool:
+        cfg = self.cfg
+        return cfg.strategy == "frozen" or (cfg.strategy == "staged" and self.current_epoch < cfg.head_epochs)
 
-            def head_factor(step: int) -> float:
-                if staged and step >= cfg.head_epochs * steps_per_epoch:
-                    return base(step) * cfg.stage2_lr_factor
-                return base(step)
+    def _losses(self, out, y, va):
+        cfg, losses = self.cfg, {}
+        if cfg.task in ("classes", "multitask") and (y >= 0).any():
+            losses["cls"] = F.cross_entropy(out["logits"], y, ignore_index=-1, label_smoothing=cfg.label_smoothing)
+        has_va = torch.isfinite(va).all(1)
+        if cfg.task in ("va", "multitask") and has_va.sum() >= 2:
+            p, t = out["va"][has_va], va[has_va]
+            losses["va"] = cfg.va_weight * (F.mse_loss(p, t) + ccc_loss(p, t))
+        return losses
 
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, [backbone_factor, head_factor])
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    def training_step(self, batch, _):
+        x, y, va = batch
+        x = augment_or_resize(_to_float(x), self.cfg).contiguous(memory_format=torch.channels_last)
+        if self._backbone_frozen():
+            # Frozen: batch-norm statistics stay ImageNet's, and no backward pass.
+            self.net.backbone.eval()
+            with torch.no_grad():
+                z = self.net.embed(x)
+            out = self.net.heads(z)
+        else:
+            self.net.backbone.train()
+            out = self.net(x)
+        losses = self._losses(out, y, va)
+        if not losses:
+            return None
+        loss = sum(losses.values())
+        self.log_dict({f"train/{k}": v for k, v in losses.items()} | {"train/loss": loss},
+                      prog_bar=True, on_step=True, on_epoch=True, batch_size=len(y))
+        return loss
 
-    return FinetuneModule()
+    def validation_step(self, batch, _):
+        x, y, va = batch
+        out = self.net(_to_float(x))
+        self._val.append((out["logits"].argmax(1).cpu(), y.cpu(), out["va"].cpu(), va.cpu()))
+
+    def on_validation_epoch_end(self):
+        from affectkit.evaluation.metrics import ccc, classification_report
+        from affectkit.expressions import EXPRESSIONS
+
+        if not self._val:
+            return
+        cfg = self.cfg
+        pred, y, pva, tva = (torch.cat(t) for t in zip(*self._val))
+        self._val.clear()
+        scores, metrics = [], {}
+        labelled = y >= 0
+        if cfg.task in ("classes", "multitask") and labelled.any():
+            rep = classification_report(y[labelled].numpy(), pred[labelled].numpy(), len(EXPRESSIONS))
+            metrics |= {"val/acc": rep["accuracy"], "val/uar": rep["uar"]}
+            scores.append(rep["uar"])
+        has_va = torch.isfinite(tva).all(1)
+        if cfg.task in ("va", "multitask") and has_va.sum() >= 2:
+            cv = ccc(pva[has_va, 0], tva[has_va, 0])
+            ca = ccc(pva[has_va, 1], tva[has_va, 1])
+            metrics |= {"val/ccc_valence": cv, "val/ccc_arousal": ca}
+            scores.append((cv + ca) / 2)
+        metrics["val/score"] = float(np.mean(scores)) if scores else float("nan")
+        self.log_dict(metrics, prog_bar=True)
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        backbone = list(self.net.backbone.parameters())
+        ids = {id(p) for p in backbone}
+        heads = [p for p in self.parameters() if id(p) not in ids]
+        groups = [{"params": backbone}, {"params": heads}]
+        if cfg.optimizer == "sgd":
+            wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay
+            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=wd)
+        elif cfg.optimizer == "adam":
+            wd = 0.0 if cfg.weight_decay is None else cfg.weight_decay
+            opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=wd)
+        else:
+            wd = 0.05 if cfg.weight_decay is None else cfg.weight_decay
+            opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=wd)
+        sched = lr_scheduler(opt, cfg, self.steps_per_epoch)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def augment_or_resize(x: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
@@ -285,19 +322,58 @@ def augment_or_resize(x: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
     return F.interpolate(x, size=(cfg.network_size, cfg.network_size), mode="bilinear", align_corners=False)
 
 
-class _CappedLoader:
-    """At most ``cap`` batches per epoch of a loader (quick runs)."""
+class MixedBatchSampler(torch.utils.data.Sampler):
+    """Batches that each draw a fixed number of items from every part of a concatenated set.
 
-    def __init__(self, loader, cap: int | None):
-        self.loader, self.cap = loader, cap
+    Used to train on one dataset while another is mixed into every batch, e.g. the
+    default recipe's 128 FER-2013 faces (expression) and 16 DiffusionFER faces
+    (expression and valence/arousal) per step. An epoch is one pass over the first
+    part; the other parts are cycled, reshuffled whenever they run out. The order is a
+    function of ``seed`` and the epoch (:meth:`set_epoch`, which Lightning calls), so a
+    resumed run draws the same batches.
+
+    Parameters
+    ----------
+    part_sizes : list of int
+        Lengths of the parts, in concatenation order.
+    per_batch : list of int
+        Items drawn from each part per batch.
+    seed : int
+
+    Raises
+    ------
+    ValueError
+        If the lists differ in length, or a part is smaller than its share of a batch.
+    """
+
+    def __init__(self, part_sizes: list[int], per_batch: list[int], seed: int = 0):
+        if len(part_sizes) != len(per_batch) or not part_sizes:
+            raise ValueError(f"mix_batch gives {len(per_batch)} counts for {len(part_sizes)} data parts")
+        for n, k in zip(part_sizes, per_batch):
+            if k < 1 or n < k:
+                raise ValueError(f"a part of {n} faces cannot give {k} per batch")
+        self.part_sizes, self.per_batch, self.seed = list(part_sizes), list(per_batch), seed
+        self.offsets = np.concatenate([[0], np.cumsum(part_sizes)[:-1]]).tolist()
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration draw epoch ``epoch``'s batches."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
-        return min(len(self.loader), self.cap) if self.cap else len(self.loader)
+        return self.part_sizes[0] // self.per_batch[0]
 
     def __iter__(self):
-        for i, batch in enumerate(self.loader):
-            if i >= len(self):
-                return
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        orders = [torch.randperm(n, generator=g) for n in self.part_sizes]
+        pos = [0] * len(orders)
+        for step in range(len(self)):
+            batch = []
+            for i, (n, k, off) in enumerate(zip(self.part_sizes, self.per_batch, self.offsets)):
+                if pos[i] + k > n:
+                    orders[i], pos[i] = torch.randperm(n, generator=g), 0
+                batch += (orders[i][pos[i] : pos[i] + k] + off).tolist()
+                pos[i] += k
             yield batch
 
 
@@ -340,12 +416,11 @@ def finetune(
     ------
     ValueError
         If ``train`` has no labels for ``cfg.task``, or ``early_stopping`` without ``val``.
+    WeightsError
+        If ``cfg.init_from`` is not a loadable face model, or ``cfg.weights`` cannot
+        be read as ImageNet weights of ``cfg.backbone`` (one line naming the file).
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping
-
     from affectkit.models.card import export_model
-    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, best_and_last_checkpoint, load_state
 
     cfg = cfg or FinetuneConfig()
     if train.images.ndim != 3:
@@ -355,47 +430,39 @@ def finetune(
         raise ValueError(f"task {cfg.task!r} needs labels the training set does not have")
     if cfg.early_stopping and val is None:
         raise ValueError("early stopping needs a validation set")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(cfg.seed, workers=True)
-    (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-
-    g = torch.Generator().manual_seed(cfg.seed)
-    train_loader = _CappedLoader(
-        torch.utils.data.DataLoader(FaceDataset(train), batch_size=cfg.batch_size, shuffle=True,
-                                    drop_last=len(train) > cfg.batch_size, generator=g),
-        cfg.max_steps_per_epoch,
-    )
-    val_loader = (torch.utils.data.DataLoader(FaceDataset(val), batch_size=256) if val is not None else None)
-    module = build_module(cfg, len(train_loader))
-    ckpt_dir = out_dir / "checkpoints"
-    monitor = "val/score" if val is not None else None
-    ckpt = best_and_last_checkpoint(ckpt_dir, monitor)
-    callbacks = [ckpt]
-    if cfg.early_stopping:
-        callbacks.append(EarlyStopping(monitor="val/score", mode="max", patience=cfg.early_stopping))
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs, accelerator="auto", devices=cfg.devices, callbacks=callbacks,
-        plugins=[SafetensorsCheckpointIO()], default_root_dir=out_dir, enable_progress_bar=progress,
-        log_every_n_steps=10, logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs"),
-        num_sanity_val_steps=0, enable_model_summary=False,
-    )
-    last = ckpt_dir / "last.safetensors"
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader,
-                ckpt_path=str(last) if resume and last.exists() else None)
-    best = ckpt_dir / "best.safetensors"
-    if val is not None and best.exists():
-        # Export the best validation epoch, not the last one.
-        state = load_state(best)["state_dict"]
-        module.load_state_dict(state)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    card_recipe = {"strategy": "finetune", "config": asdict(cfg), "train_data": _jsonable(train.meta),
-                   "n_train": len(train), "val_data": _jsonable(val.meta) if val is not None else None,
-                   "best_val": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
-                   "last_val": metrics, **(recipe or {})}
+    init_card = None
     if cfg.init_from:
         from affectkit.models.card import read_card
 
-        card_recipe["init_from_training"] = read_card(cfg.init_from).get("training", {})
+        # Read before anything is written: a bad model file fails the run at once.
+        init_card = read_card(cfg.init_from, kind="face")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    if cfg.mix_batch:
+        # One batch draws mix_batch[i] faces from part i of a concatenated set (FaceSet.concat).
+        sizes = train.meta.get("part_sizes")
+        if not sizes:
+            raise ValueError("mix_batch needs a training set concatenated from parts (FaceSet.concat)")
+        sampler = MixedBatchSampler(sizes, cfg.mix_batch, cfg.seed)
+        train_loader = torch.utils.data.DataLoader(FaceDataset(train), batch_sampler=sampler)
+    else:
+        g = torch.Generator().manual_seed(cfg.seed)
+        train_loader = torch.utils.data.DataLoader(FaceDataset(train), batch_size=cfg.batch_size, shuffle=True,
+                                                   drop_last=len(train) > cfg.batch_size, generator=g)
+    val_loader = (torch.utils.data.DataLoader(FaceDataset(val), batch_size=256) if val is not None else None)
+    steps = min(len(train_loader), cfg.max_steps_per_epoch or len(train_loader))
+    module = FinetuneModule(cfg, steps)
+    result = fit(module, train_loader, out_dir, epochs=cfg.epochs, val_loader=val_loader,
+                 restore_best=cfg.export_epoch == "best", resume=resume, early_stopping=cfg.early_stopping,
+                 max_steps_per_epoch=cfg.max_steps_per_epoch, devices=cfg.devices, progress=progress)
+    card_recipe = {"strategy": "finetune", "config": asdict(cfg), "train_data": _jsonable(train.meta),
+                   "n_train": len(train), "val_data": _jsonable(val.meta) if val is not None else None,
+                   "best_val": result.best_score, "exported_epoch": "best" if result.best_epoch_loaded else "last",
+                   "last_val": result.metrics, **(recipe or {})}
+    if init_card is not None:
+        card_recipe["init_from_training"] = init_card.get("training", {})
     return export_model(module.net.eval(), out_dir / "model.safetensors", recipe=card_recipe,
                         face_size=int(train.images.shape[1]))
