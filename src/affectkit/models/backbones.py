@@ -32,6 +32,8 @@ only ``mobilenet_v2`` and ``efficientnet_lite0`` have packaged ImageNet weights.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -41,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from affectkit.errors import WeightsError
+from affectkit.errors import UnknownNameError, WeightsError, one_line, printable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -209,10 +211,21 @@ REGISTRY: dict[str, BackboneSpec] = {
 """Registered backbones, by name."""
 
 
-def _spec(name: str) -> BackboneSpec:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown backbone {name!r}; available: {sorted(REGISTRY)}")
+def backbone_spec(name: str) -> BackboneSpec:
+    """The registry entry of backbone ``name``.
+
+    Raises
+    ------
+    UnknownNameError
+        (also a ``KeyError`` and a ``ValueError``) if ``name`` is not registered; the
+        one-line message lists the registered names.
+    """
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise UnknownNameError(f"unknown backbone {printable(name)!r}; available: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
+
+
+_spec = backbone_spec
 
 
 def build_full(spec: BackboneSpec) -> nn.Module:
@@ -253,16 +266,54 @@ def _local_candidates(spec: BackboneSpec) -> list[Path]:
     return [folder / f for folder in folders for f in spec.weight_files]
 
 
-def _read_state(path: Path) -> dict:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    """Read ImageNet weights: a ``.safetensors`` file, or a ``.pth`` state dict that
+    ``torch.load(weights_only=True)`` accepts (never an arbitrary pickle).
 
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    Returns
+    -------
+    dict
+        Tensor name -> ``torch.Tensor`` (CPU), as stored in the file.
+
+    Raises
+    ------
+    WeightsError
+        One line naming ``path``: unreadable, not safetensors, a pickle of objects
+        that ``weights_only`` refuses (a whole model rather than its state dict),
+        or anything other than a mapping of names to tensors.
+    """
+    from affectkit.models.card import read_weights
+
+    where = printable(path)
+    if path.suffix == ".safetensors":
+        return read_weights(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise WeightsError(f"{where}: cannot read the weights file ({exc.strerror or one_line(exc)})") from None
+    except pickle.UnpicklingError as exc:
+        # torch wraps the reason in a page of advice: keep the reason only.
+        text = str(exc)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:  # weights_only refuses pickled classes, e.g. a whole nn.Module
+            raise WeightsError(f"{where}: not a plain state dict: torch.load(weights_only=True) refuses it "
+                               f"(it holds a pickled {found.group(1)}); save model.state_dict() instead") from None
+        reason = text.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
+        raise WeightsError(f"{where}: not a PyTorch weights file ({one_line(reason, 120)})") from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for a damaged file
+        reason = "empty file" if path.stat().st_size == 0 else f"{type(exc).__name__}: {one_line(exc, 120)}"
+        raise WeightsError(f"{where}: not a PyTorch weights file ({reason})") from None
     # Some releases wrap the weights (e.g. {"state_dict": ...} or {"model": ...}).
-    for key in ("state_dict", "model"):
-        if isinstance(state.get(key), dict):
-            state = state[key]
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{where}: holds a {type(state).__name__}, not a state dict (a mapping of names to tensors)")
+    odd = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if odd or not state:
+        detail = f"{printable(odd[0])!r} is a {type(state[odd[0]]).__name__}" if odd else "it is empty"
+        raise WeightsError(f"{where}: not a state dict of tensors ({detail})")
     return state
 
 
@@ -278,25 +329,42 @@ def pretrained_state(name: str, weights: str | Path | None = None) -> dict:
 
     Raises
     ------
-    KeyError
-        If ``name`` is not registered.
+    UnknownNameError
+        If ``name`` is not registered (also a ``KeyError``).
     WeightsError
-        If ``weights`` is given but missing, or no local file, packaged file or hub
+        One line naming the file: ``weights`` is given but missing, unreadable, not
+        a state dict (see :func:`_read_state`); or no local file, packaged file or hub
         download works.
     """
+    return _pretrained_state_from(name, weights)[0]
+
+
+def _remapped(spec: BackboneSpec, path: Path) -> dict:
+    state = _read_state(path)
+    try:
+        return spec.remap(state)
+    except WeightsError as exc:
+        raise WeightsError(f"{printable(path)}: {exc}") from None
+
+
+def _pretrained_state_from(name: str, weights: str | Path | None = None) -> tuple[dict, str]:
+    """:func:`pretrained_state` and where the weights came from (a file, or the hub)."""
     spec = _spec(name)
     if weights is not None:
-        if not Path(weights).is_file():
-            raise WeightsError(f"{weights}: weights file not found")
-        return spec.remap(_read_state(Path(weights)))
+        path = Path(weights)
+        if path.is_dir():
+            raise WeightsError(f"{printable(path)}: is a folder, not a weights file")
+        if not path.is_file():
+            raise WeightsError(f"{printable(path)}: weights file not found")
+        return _remapped(spec, path), printable(path)
     candidates = _local_candidates(spec)
     candidates += [p for d, f in spec.package_files if (p := _package_file(d, f)) is not None]
     for path in candidates:
         if path.is_file():
-            return spec.remap(_read_state(path))
+            return _remapped(spec, path), printable(path)
     tried = [str(p) for p in _local_candidates(spec)] + [f"package {d}" for d, _ in spec.package_files]
     try:
-        return _hub_state(spec)
+        return _hub_state(spec), f"{name} hub weights"
     except Exception as exc:  # any network/hub failure ends in the same advice
         tried.append(f"hub ({type(exc).__name__})")
     hint = " or ".join(f"Install {d}" for d, _ in spec.package_files) or (
@@ -311,14 +379,19 @@ def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def _load_pretrained(module: nn.Module, spec: BackboneSpec, weights: str | Path | None, drop_classifier: bool) -> None:
-    state = pretrained_state(spec.name, weights)
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    allowed = {k for k in unexpected if drop_classifier and k.startswith(spec.classifier + ".")}
-    if missing or set(unexpected) - allowed:
-        raise WeightsError(
-            f"{spec.name}: weights do not fit the architecture (missing {missing[:3]}, "
-            f"unexpected {sorted(set(unexpected) - allowed)[:3]})"
-        )
+    state, source = _pretrained_state_from(spec.name, weights)
+    own = module.state_dict()
+    # A classifier replaced by an identity has no tensors: the file's 1000-class layer is dropped.
+    skip = (lambda k: drop_classifier and k.startswith(spec.classifier + "."))
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own and not skip(k)]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = [f"{len(missing)} tensor(s) missing, e.g. {missing[0]!r}"] if missing else []
+        parts += [f"{len(unexpected)} unexpected, e.g. {unexpected[0]!r}"] if unexpected else []
+        parts += [f"{wrong[0]!r} is {tuple(state[wrong[0]].shape)}, {spec.name} needs {tuple(own[wrong[0]].shape)}"] if wrong else []
+        raise WeightsError(f"{source}: weights do not fit {spec.name}: {'; '.join(parts)}")
+    module.load_state_dict({k: v for k, v in state.items() if not skip(k)}, strict=True)
 
 
 def create_backbone(
@@ -339,7 +412,7 @@ def create_backbone(
 
     Raises
     ------
-    KeyError, WeightsError
+    UnknownNameError, WeightsError
         See :func:`pretrained_state`.
     """
     spec = _spec(name)
@@ -385,6 +458,8 @@ class FeatureTaps(nn.Module):
         Tap names (:attr:`BackboneSpec.tap_names`) or module paths.
     input_size : int, optional
         Side, pixels, faces are resized to; default the weights' training size.
+        A side below the architecture's smallest input
+        (:attr:`PreprocessConfig.min_size`) is raised to it.
     pretrained : bool
     weights : str or Path, optional
         Local weights file (see :func:`pretrained_state`).
@@ -400,8 +475,10 @@ class FeatureTaps(nn.Module):
 
     Raises
     ------
-    KeyError
-        For an unknown backbone or tap.
+    UnknownNameError
+        For an unknown backbone or tap (also a ``KeyError``).
+    ValueError
+        If ``input_size`` is not a positive integer.
     WeightsError
         See :func:`pretrained_state`.
     """
@@ -410,6 +487,8 @@ class FeatureTaps(nn.Module):
                  pretrained: bool = True, weights: str | Path | None = None):
         super().__init__()
         self.spec = _spec(name)
+        if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1):
+            raise ValueError(f"input_size must be a positive number of pixels, got {input_size!r}")
         self.net = build_full(self.spec).eval()
         if pretrained:
             _load_pretrained(self.net, self.spec, weights, drop_classifier=False)
@@ -424,7 +503,7 @@ class FeatureTaps(nn.Module):
             paths = self._resolve(tap)
             for p in paths:
                 if p not in modules and p != "<penultimate>":
-                    raise KeyError(f"{name} has no tap or module {p!r}; taps: {self.spec.tap_names}")
+                    raise UnknownNameError(f"{name} has no tap or module {p!r}; taps: {', '.join(self.spec.tap_names)}")
             self._sources[tap] = paths
         self._seen: dict[str, torch.Tensor] = {}
         for path in {p for paths in self._sources.values() for p in paths} - {"<penultimate>"}:
@@ -439,7 +518,7 @@ class FeatureTaps(nn.Module):
             return (self.spec.classifier,)
         if tap == "pyramid":
             if not self.spec.pyramid:
-                raise KeyError(f"{self.spec.name} has no pyramid tap")
+                raise UnknownNameError(f"{self.spec.name} has no pyramid tap")
             return self.spec.pyramid
         return (self.spec.taps.get(tap, tap),)
 

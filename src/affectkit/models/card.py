@@ -1,25 +1,61 @@
-"""Model cards: the JSON that travels with every affectkit model's safetensors file.
+"""Model cards and model files: one reader for every affectkit model (face, temporal, voice).
 
-A card holds everything needed to use the weights correctly (architecture, input size,
-channels, normalisation, crop policy, class order) and to judge them (training data and
-licences, the command that produced them, measured metrics). Weights are a plain
-safetensors state dict: no pickled modules, so loading runs no code.
+Every affectkit model is two files side by side:
+
+* ``NAME.safetensors``: the weights, a plain safetensors state dict. No pickled
+  modules, so loading runs no code; a pickle is never loaded, whatever its name.
+* ``NAME.json``: the **model card**, everything needed to use the weights correctly
+  (architecture, input size, channels, normalisation, crop policy, class order) and
+  to judge them (training data and licences, the command that produced them,
+  measured metrics).
+
+A card's ``kind`` says which sort of model it is:
+
+* ``face``: an :class:`~affectkit.models.network.EmotionNet` for face crops
+  (``analyze --model``, ``evaluate --model``);
+* ``temporal``: a :class:`~affectkit.temporal.trainer.TemporalNet` over frame sequences
+  (``affectkit clip``, ``evaluate``);
+* ``voice``: a :class:`~affectkit.audio.models.VielzeufMLP` on voice features
+  (``analyze --audio --audio-model``).
+
+Cards written before ``kind`` existed are recognised by their content: a face card
+has ``architecture`` and ``classes``, a voice card has ``"modality": "audio"``.
+
+:func:`read_card` and :func:`read_weights` are the only readers of these files; every
+loader (:func:`load_model`, :func:`~affectkit.temporal.trainer.load_temporal`,
+:func:`~affectkit.audio.models.load_audio_model`, and the dispatching :func:`load_any`)
+goes through them. Whatever is wrong with a file, they raise
+:class:`~affectkit.errors.WeightsError` with a one-line message ``FILE: problem``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
+from torch import nn
 
-from affectkit.errors import WeightsError
+from affectkit.errors import WeightsError, one_line, printable
 from affectkit.expressions import EXPRESSIONS
 from affectkit.models.network import EmotionNet
 
 CARD_VERSION = 1
+"""The card version this affectkit writes and reads."""
+
+KINDS = ("face", "temporal", "voice")
+"""The kinds of model a card may declare."""
+
+_USE = {
+    "face": "analyze --model and evaluate --model",
+    "temporal": "affectkit clip and evaluate --model",
+    "voice": "analyze --audio --audio-model",
+}
+"""Where each kind of model is used, for wrong-kind messages."""
 
 
 def card_path(weights: str | Path) -> Path:
@@ -38,7 +74,7 @@ def write_json_atomic(path: str | Path, obj: dict) -> None:
 
 
 def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = None, face_size: int = 48) -> Path:
-    """Save ``net`` as ``path`` (safetensors) plus its model card ``path.json``.
+    """Save ``net`` as ``path`` (safetensors) plus its model card ``path.json`` (kind ``face``).
 
     Parameters
     ----------
@@ -64,6 +100,7 @@ def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = Non
     os.replace(tmp, path)
     card = {
         "card_version": CARD_VERSION,
+        "kind": "face",
         "name": path.stem,
         "architecture": {
             "class": "affectkit.models.network.EmotionNet",
@@ -88,55 +125,465 @@ def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = Non
     return path
 
 
-def read_card(weights: str | Path) -> dict:
-    """Read the model card next to ``weights``.
+# ----------------------------------------------------------------------------- card checks
+
+_MISSING = object()
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _positive_int(v: Any) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def _str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(s, str) for s in v)
+
+
+def _number_list(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_number(x) for x in v)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+# (dotted key, required, check, what the value must be)
+_Rule = tuple[str, bool, Callable[[Any], bool], str]
+
+_RULES: dict[str, list[_Rule]] = {
+    "face": [
+        ("architecture", True, lambda v: isinstance(v, dict), "an object"),
+        ("architecture.backbone", True, lambda v: isinstance(v, str), "a backbone name"),
+        ("architecture.network_size", True, _positive_int, "a positive integer (pixels)"),
+        ("input", True, lambda v: isinstance(v, dict), "an object"),
+        ("input.face_size", True, _positive_int, "a positive integer (pixels)"),
+        ("classes", True, _str_list, "a list of class names"),
+        ("crop_policy", False, lambda v: isinstance(v, str), "a crop policy name"),
+        ("training", False, lambda v: isinstance(v, dict), "an object"),
+        ("training.config", False, lambda v: isinstance(v, dict), "an object"),
+        ("training.config.task", False, lambda v: v in ("classes", "va", "multitask"),
+         "one of classes, va, multitask"),
+        ("metrics", False, lambda v: isinstance(v, dict), "an object"),
+    ],
+    "temporal": [
+        ("config", True, lambda v: isinstance(v, dict), "an object"),
+        ("config.model", True, lambda v: isinstance(v, str), "a temporal model name"),
+        ("config.task", False, lambda v: v in ("classes", "va"), "one of classes, va"),
+        ("config.embedding", False, lambda v: isinstance(v, str), "an embedding spec"),
+        ("config.rate", False, _optional(lambda v: _is_number(v) and v > 0), "a positive number or null"),
+        ("config.count", False, _optional(_positive_int), "a positive integer or null"),
+        ("config.face_size", False, _positive_int, "a positive integer (pixels)"),
+        ("config.c3d_frames", False, _positive_int, "a positive integer"),
+        ("config.c3d_size", False, _positive_int, "a positive integer (pixels)"),
+        ("classes", True, _str_list, "a list of class names"),
+        ("model_kwargs", True, lambda v: isinstance(v, dict), "an object"),
+        ("num_outputs", False, _positive_int, "a positive integer"),
+        ("sampling", False, lambda v: isinstance(v, dict), "an object"),
+        ("sampling.rate", False, _optional(lambda v: _is_number(v) and v > 0), "a positive number or null"),
+        ("sampling.count", False, _optional(_positive_int), "a positive integer or null"),
+        ("sampling.face_size", False, _optional(_positive_int), "a positive integer or null"),
+        ("sampling.size", False, _optional(_positive_int), "a positive integer or null"),
+        ("sampling.crop", False, _optional(lambda v: isinstance(v, str)), "a crop policy name or null"),
+        ("sampling.detector_name", False, _optional(lambda v: isinstance(v, str)), "a detector name or null"),
+        ("training", False, lambda v: isinstance(v, dict), "an object"),
+    ],
+    "voice": [
+        ("modality", False, lambda v: v == "audio", '"audio"'),
+        ("architecture", True, lambda v: isinstance(v, dict), "an object"),
+        ("architecture.in_features", True, _positive_int, "a positive integer"),
+        ("architecture.hidden", True, _positive_int, "a positive integer"),
+        ("architecture.n_outputs", True, _positive_int, "a positive integer"),
+        ("architecture.dropout", True, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+        ("features", True, lambda v: isinstance(v, dict), "an object"),
+        ("features.kind", True, lambda v: isinstance(v, str), "a feature kind name"),
+        ("features.names", True, _str_list, "a list of feature names"),
+        ("features.sample_rate", True, _positive_int, "a positive integer (Hz)"),
+        ("features.window_s", False, _optional(lambda v: _is_number(v) and v > 0), "a positive number or null"),
+        ("features.speaker_norm", False, lambda v: isinstance(v, bool), "true or false"),
+        ("standardisation", True, lambda v: isinstance(v, dict), "an object"),
+        ("standardisation.mean", True, _number_list, "a list of numbers"),
+        ("standardisation.std", True, _number_list, "a list of numbers"),
+        ("class_names", True, lambda v: _str_list(v) and len(v) > 0, "a non-empty list of class names"),
+        ("output_classes", True, lambda v: isinstance(v, list) and all(_is_int(c) for c in v),
+         "a list of class ids"),
+        ("hyperparameters", False, lambda v: isinstance(v, dict), "an object"),
+        ("calibration", False, lambda v: isinstance(v, dict), "an object"),
+        ("calibration.temperature", False, lambda v: _is_number(v) and v > 0, "a number > 0"),
+        ("training", False, lambda v: isinstance(v, dict), "an object"),
+    ],
+}
+"""What each kind of card must (or may) hold, and of what type."""
+
+
+def _lookup(card: dict, dotted: str) -> Any:
+    value: Any = card
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _shown(value: Any) -> str:
+    return one_line(json.dumps(value) if not isinstance(value, str) else repr(value), 60)
+
+
+def _check_rules(card: dict, kind: str, where: str) -> None:
+    for key, required, check, what in _RULES[kind]:
+        value = _lookup(card, key)
+        if value is _MISSING:
+            if required:
+                raise WeightsError(f"{where}: model card has no {key!r} (a {kind} model card needs it)")
+            continue
+        if not check(value):
+            raise WeightsError(f"{where}: model card {key!r} must be {what}, got {_shown(value)}")
+
+
+def _check_face(card: dict, where: str) -> None:
+    from affectkit.models.backbones import REGISTRY
+
+    arch = card["architecture"]
+    spec = REGISTRY.get(arch["backbone"])
+    if spec is None:
+        raise WeightsError(f"{where}: unknown backbone {arch['backbone']!r} in the model card; "
+                           f"known: {', '.join(sorted(REGISTRY))}")
+    if arch["network_size"] < spec.preprocess.min_size:
+        raise WeightsError(f"{where}: model card network_size {arch['network_size']} is below "
+                           f"{spec.name}'s smallest input, {spec.preprocess.min_size} pixels")
+    if card["classes"] != list(EXPRESSIONS):
+        raise WeightsError(f"{where}: class order {_shown(card['classes'])} differs from "
+                           f"affectkit's {_shown(list(EXPRESSIONS))}")
+
+
+def _check_temporal(card: dict, where: str) -> None:
+    from affectkit.temporal.models import TEMPORAL_MODELS
+
+    model = card["config"]["model"]
+    if model not in TEMPORAL_MODELS:
+        raise WeightsError(f"{where}: unknown temporal model {model!r} in the model card; "
+                           f"known: {', '.join(TEMPORAL_MODELS)}")
+    # C3D standardises pixels (input_dim 1); every other model needs the embedding width.
+    if model != "c3d":
+        if "input_dim" not in card:
+            raise WeightsError(f"{where}: model card has no 'input_dim' (a temporal model card needs it)")
+        if not _positive_int(card["input_dim"]):
+            raise WeightsError(f"{where}: model card 'input_dim' must be a positive integer, "
+                               f"got {_shown(card['input_dim'])}")
+
+
+def _check_voice(card: dict, where: str) -> None:
+    arch, feats, std = card["architecture"], card["features"], card["standardisation"]
+    d = arch["in_features"]
+    for key, n in (("features.names", len(feats["names"])), ("standardisation.mean", len(std["mean"])),
+                   ("standardisation.std", len(std["std"]))):
+        if n != d:
+            raise WeightsError(f"{where}: model card {key!r} has {n} entries for {d} input features")
+    out = card["output_classes"]
+    if len(out) != arch["n_outputs"]:
+        raise WeightsError(f"{where}: model card 'output_classes' has {len(out)} ids for "
+                           f"{arch['n_outputs']} outputs")
+    bad = [c for c in out if not 0 <= c < len(card["class_names"])]
+    if bad:
+        raise WeightsError(f"{where}: model card 'output_classes' {bad[0]} does not index the "
+                           f"{len(card['class_names'])} class_names")
+
+
+_CHECKS = {"face": _check_face, "temporal": _check_temporal, "voice": _check_voice}
+
+
+def infer_kind(card: dict) -> str | None:
+    """The kind of model a card describes: its ``kind``, or for older cards, their content.
+
+    Parameters
+    ----------
+    card : dict
+        A parsed model card.
+
+    Returns
+    -------
+    str or None
+        ``"face"``, ``"temporal"`` or ``"voice"``; the declared ``kind`` as it is when
+        the card has one (valid or not); None when the card has none and looks like
+        none of them.
+    """
+    if "kind" in card:
+        return card["kind"]
+    if card.get("modality") == "audio":
+        return "voice"
+    if "architecture" in card and "classes" in card:
+        return "face"
+    return None
+
+
+def _load_json(weights: Path, cp: Path) -> Any:
+    if weights.is_dir():
+        raise WeightsError(f"{printable(weights)}: is a folder, not a model file")
+    if not cp.is_file():
+        if cp.is_dir():
+            raise WeightsError(f"{printable(cp)}: is a folder, not a model card")
+        if not weights.exists():
+            raise WeightsError(f"{printable(weights)}: model file not found")
+        raise WeightsError(f"{printable(cp)}: model card not found next to {printable(weights.name)}")
+    try:
+        return json.loads(cp.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WeightsError(f"{printable(cp)}: cannot read the model card ({exc.strerror or one_line(exc)})") from None
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise WeightsError(f"{printable(cp)}: model card is not valid JSON ({one_line(exc, 120)})") from None
+    except RecursionError:
+        raise WeightsError(f"{printable(cp)}: model card is not valid JSON (nested too deeply)") from None
+
+
+def peek_kind(weights: str | Path) -> str | None:
+    """The kind of model ``weights`` is, from its card, without checking the card.
+
+    For routing (e.g. ``evaluate`` sends temporal models elsewhere): never raises, so
+    the loader that the kind routes to reports what is wrong with the files.
+
+    Parameters
+    ----------
+    weights : str or Path
+        A ``.safetensors`` file.
+
+    Returns
+    -------
+    str or None
+        As :func:`infer_kind`; None when the card is missing, unreadable or not a
+        JSON object.
+    """
+    try:
+        card = _load_json(Path(weights), card_path(weights))
+    except WeightsError:
+        return None
+    return infer_kind(card) if isinstance(card, dict) else None
+
+
+def read_card(weights: str | Path, kind: str | None = None) -> dict:
+    """Read and check the model card next to ``weights``.
+
+    Parameters
+    ----------
+    weights : str or Path
+        The ``.safetensors`` file; its card is the ``.json`` with the same stem.
+    kind : {"face", "temporal", "voice"}, optional
+        The kind of model the caller needs; another kind is an error.
+
+    Returns
+    -------
+    dict
+        The card, with ``kind`` set (inferred for cards written before it existed).
 
     Raises
     ------
     WeightsError
-        If the card is missing, unreadable or of an unknown version.
+        With a one-line ``FILE: problem`` message, if the card (or, when the card is
+        missing too, the weights file) is missing; the card is unreadable, not JSON,
+        not a JSON object, of another ``card_version`` or an unknown ``kind``; a key
+        that its kind needs is missing or of the wrong type (e.g. an unknown backbone,
+        a ``network_size`` that is not a positive integer); or the model is of another
+        kind than ``kind``.
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    weights = Path(weights)
     cp = card_path(weights)
-    try:
-        card = json.loads(cp.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"{cp}: model card not found next to {Path(weights).name}") from None
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{cp}: model card is not valid JSON ({exc})") from None
-    if card.get("card_version") != CARD_VERSION:
-        raise WeightsError(f"{cp}: unsupported card_version {card.get('card_version')!r}")
+    where = printable(cp)
+    card = _load_json(weights, cp)
+    if not isinstance(card, dict):
+        raise WeightsError(f"{where}: model card must be a JSON object, got a JSON {type(card).__name__}")
+    if "card_version" not in card:
+        raise WeightsError(f"{where}: model card has no 'card_version'")
+    if not _is_int(card["card_version"]) or card["card_version"] != CARD_VERSION:
+        raise WeightsError(f"{where}: unsupported card_version {_shown(card['card_version'])} "
+                           f"(this affectkit reads version {CARD_VERSION})")
+    actual = infer_kind(card)
+    if actual is not None and actual not in KINDS:
+        raise WeightsError(f"{where}: unknown model kind {_shown(actual)}; known: {', '.join(KINDS)}")
+    if actual is None:
+        if kind is None:
+            raise WeightsError(f"{where}: model card has no 'kind' (one of {', '.join(KINDS)}), and its content "
+                               "fits no kind of model")
+        actual = kind  # check it as the kind the caller needs: the message names what is missing
+    if kind is not None and actual != kind:
+        raise WeightsError(f"{printable(weights)}: is a {actual} model, not a {kind} model "
+                           f"({actual} models go to {_USE[actual]})")
+    _check_rules(card, actual, where)
+    _CHECKS[actual](card, where)
+    card.setdefault("kind", actual)
     return card
 
 
+# ----------------------------------------------------------------------------- weights
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors state dict; never a pickle.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.safetensors`` file (the name does not matter; the content does).
+
+    Returns
+    -------
+    dict
+        Tensor name -> ``torch.Tensor`` on the CPU, dtypes as stored.
+
+    Raises
+    ------
+    WeightsError
+        With a one-line ``FILE: problem`` message, if the file is missing, a folder,
+        a model card, unreadable, or not a valid safetensors file (a ``torch.save``
+        pickle, random bytes, a truncated download...).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    where = printable(path)
+    if path.suffix == ".json":
+        raise WeightsError(f"{where}: is a model card; pass the .safetensors file beside it")
+    if path.is_dir():
+        raise WeightsError(f"{where}: is a folder, not a model file")
+    if not path.exists():
+        raise WeightsError(f"{where}: model file not found")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        return load_file(str(path))
+    except OSError as exc:
+        raise WeightsError(f"{where}: cannot read the model file ({exc.strerror or one_line(exc)})") from None
+    except (SafetensorError, ValueError, TypeError, RuntimeError) as exc:
+        raise WeightsError(f"{where}: {_not_safetensors(head, exc)}") from None
+
+
+def _not_safetensors(head: bytes, exc: Exception) -> str:
+    """Why a file is not safetensors, in a few words (``head``: its first 8 bytes)."""
+    if not head:
+        return "empty file, not a safetensors model"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        # torch.save writes a zip of pickles (older versions: a bare pickle).
+        return ("a torch.save pickle, not safetensors; affectkit never loads pickles "
+                "(re-save the state dict with safetensors.torch.save_file)")
+    msg = str(exc).removeprefix("Error while deserializing header: ")
+    return f"not a valid safetensors file ({one_line(msg, 120)})"
+
+
+def load_weights_into(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
+    """Copy ``state`` into ``module``, strictly, or say in one line why it does not fit.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Built from the model card.
+    state : dict
+        From :func:`read_weights`.
+    path : str or Path
+        The weights file, for the message.
+    what : str
+        The architecture, for the message (e.g. ``"mobilenet_v2 EmotionNet"``).
+
+    Raises
+    ------
+    WeightsError
+        If tensors are missing, unexpected or of another shape.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing, e.g. {missing[0]!r}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]!r}")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{k!r} is {tuple(state[k].shape)}, the card's architecture needs {tuple(own[k].shape)}")
+    if problems:
+        raise WeightsError(f"{printable(path)}: weights do not fit the card's {what}: {'; '.join(problems)}")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{printable(path)}: weights do not fit the card's {what} ({one_line(exc)})") from None
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
 def load_model(weights: str | Path) -> tuple[EmotionNet, dict]:
-    """Load an exported model and its card.
+    """Load an exported face model and its card.
+
+    Parameters
+    ----------
+    weights : str or Path
+        The ``.safetensors`` file; its card (kind ``face``) is the ``.json`` beside it.
 
     Returns
     -------
     net : EmotionNet
-        In eval mode, on the CPU.
+        In eval mode, on the CPU. Input ``(B, 1, H, W)`` ``float32`` grey faces in
+        ``[0, 1]``; output ``logits`` ``(B, 7)`` and ``va`` ``(B, 2)``.
     card : dict
+        See :func:`read_card`.
 
     Raises
     ------
     WeightsError
-        If the weights or card are missing or do not match the architecture.
+        If the weights or card are missing or malformed, the model is not a face
+        model, or the weights do not fit the card's architecture (one-line message
+        naming the file).
     """
-    from safetensors.torch import load_file
-
     weights = Path(weights)
-    if not weights.is_file():
-        raise WeightsError(f"{weights}: model weights not found")
-    card = read_card(weights)
+    card = read_card(weights, kind="face")
+    state = read_weights(weights)
     arch = card["architecture"]
-    if card["classes"] != list(EXPRESSIONS):
-        raise WeightsError(f"{weights}: class order {card['classes']} differs from {list(EXPRESSIONS)}")
     net = EmotionNet(arch["backbone"], arch["network_size"], pretrained=False)
-    try:
-        net.load_state_dict(load_file(str(weights)), strict=True)
-    except (RuntimeError, OSError) as exc:
-        raise WeightsError(f"{weights}: weights do not fit {arch['backbone']} ({str(exc)[:200]})") from None
+    load_weights_into(net, state, weights, f"{arch['backbone']} EmotionNet")
     return net.eval(), card
+
+
+def load_any(path: str | Path) -> tuple[Any, dict]:
+    """Load any affectkit model, dispatching on its card's ``kind``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.safetensors`` file with its card.
+
+    Returns
+    -------
+    model
+        ``face``: :class:`~affectkit.models.network.EmotionNet` (:func:`load_model`);
+        ``temporal``: :class:`~affectkit.temporal.trainer.TemporalNet`
+        (:func:`~affectkit.temporal.trainer.load_temporal`); ``voice``:
+        :class:`~affectkit.audio.models.MLPClassifier`
+        (:func:`~affectkit.audio.models.load_audio_model`).
+    card : dict
+        With ``kind`` set.
+
+    Raises
+    ------
+    WeightsError
+        As the loader of that kind does.
+    """
+    kind = read_card(path)["kind"]
+    if kind == "face":
+        return load_model(path)
+    if kind == "temporal":
+        from affectkit.temporal.trainer import load_temporal
+
+        return load_temporal(path)
+    from affectkit.audio.models import load_audio_model
+
+    return load_audio_model(path)
 
 
 def load_for_finetuning(weights: str | Path, backbone: str, network_size: int) -> EmotionNet:
@@ -165,6 +612,6 @@ def load_for_finetuning(weights: str | Path, backbone: str, network_size: int) -
     """
     net, card = load_model(weights)
     if card["architecture"]["backbone"] != backbone:
-        raise ValueError(f"{weights}: backbone {card['architecture']['backbone']} != {backbone}")
+        raise ValueError(f"{printable(weights)}: backbone {card['architecture']['backbone']} != {backbone}")
     net.network_size = network_size
     return net.train()

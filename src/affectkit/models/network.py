@@ -8,11 +8,13 @@ Recognition with Small Training Sets").
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
 from affectkit.expressions import EXPRESSIONS
-from affectkit.models.backbones import create_backbone, to_network_input
+from affectkit.models.backbones import backbone_spec, create_backbone, to_network_input
 
 
 class EmotionNet(nn.Module):
@@ -35,6 +37,16 @@ class EmotionNet(nn.Module):
     dropout : float
         Dropout before the heads.
 
+    Raises
+    ------
+    UnknownNameError
+        If ``backbone`` is not registered.
+    ValueError
+        If ``network_size`` is not an integer of at least the backbone's smallest
+        input side (:attr:`~affectkit.models.backbones.PreprocessConfig.min_size`).
+    WeightsError
+        If ``pretrained`` and no ImageNet weights can be read.
+
     Input
     -----
     ``(B, 1, H, W)`` grey (replicated to RGB) or ``(B, 3, H, W)`` RGB ``float32``
@@ -55,8 +67,14 @@ class EmotionNet(nn.Module):
         weights: str | None = None,
     ):
         super().__init__()
+        spec = backbone_spec(backbone)
+        # Checked here, not at the first forward pass: a model card or option may hold any value.
+        if isinstance(network_size, bool) or not isinstance(network_size, numbers.Integral) \
+                or network_size < spec.preprocess.min_size:
+            raise ValueError(f"network_size must be an integer >= {spec.preprocess.min_size} (pixels) for "
+                             f"{backbone}, got {network_size!r}")
         self.backbone_name = backbone
-        self.network_size = network_size
+        self.network_size = int(network_size)
         self.backbone, dim, spec = create_backbone(backbone, pretrained=pretrained, weights=weights)
         # Grey replicated to RGB: fold the per-channel normalisation into buffers.
         self.register_buffer("mean", torch.tensor(spec.preprocess.mean).view(1, 3, 1, 1), persistent=False)

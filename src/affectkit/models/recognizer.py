@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from affectkit.errors import WeightsError
+from affectkit.errors import WeightsError, printable
 from affectkit.expressions import EXPRESSIONS
 from affectkit.io.media import read_image, to_rgb_uint8
 from affectkit.models.card import load_model
@@ -91,11 +91,17 @@ class Recognizer:
     Raises
     ------
     WeightsError
-        If the model cannot be found or loaded.
+        With a one-line ``FILE: problem`` message, if the model cannot be found or
+        loaded, its card is malformed, or it is not a face model (see
+        :func:`~affectkit.models.card.load_model`).
     """
 
     def __init__(self, model: str | Path = "default", device: str = "cpu", batch_size: int = 64, tta: bool | str = "flip"):
         path = bundled_path(str(model)) if str(model) in BUNDLED else Path(model)
+        if not path.exists() and path.suffix == "":
+            # A bare word is more likely a mistyped bundled name than a file without a suffix.
+            raise WeightsError(f"{printable(model)}: no such model file, and not a bundled model "
+                               f"(bundled: {', '.join(BUNDLED)})")
         self.net, self.card = load_model(path)
         self.net.to(device)
         self.device = device

@@ -428,43 +428,56 @@ def export_temporal(net: TemporalNet, path: str | Path, card: dict) -> Path:
 
 
 def is_temporal_model(path: str | Path) -> bool:
-    """True if ``path`` is a temporal model (its card says ``"kind": "temporal"``)."""
-    from affectkit.models.card import card_path
+    """True if ``path`` is a temporal model (its card says ``"kind": "temporal"``).
 
-    cp = card_path(path)
-    if not cp.is_file():
-        return False
-    try:
-        return json.loads(cp.read_text()).get("kind") == "temporal"
-    except (OSError, ValueError):
-        return False
+    Never raises: a missing or malformed card gives False, except that a card which
+    declares ``"kind": "temporal"`` gives True even when malformed, so that
+    :func:`load_temporal` reports what is wrong with it.
+    """
+    from affectkit.models.card import peek_kind
+
+    return peek_kind(path) == "temporal"
 
 
 def load_temporal(path: str | Path) -> tuple[TemporalNet, dict]:
     """Load an exported temporal model and its card.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.safetensors`` file; its card (``"kind": "temporal"``) is the ``.json``
+        beside it.
+
+    Returns
+    -------
+    net : TemporalNet
+        In eval mode, on the CPU.
+    card : dict
+        See :func:`~affectkit.models.card.read_card`; ``config`` holds a valid
+        :class:`TemporalConfig`.
+
     Raises
     ------
     WeightsError
-        If the file or its card is missing, not a temporal model, or does not match.
+        With a one-line ``FILE: problem`` message, if the file or its card is missing
+        or malformed, the model is not a temporal model, or the weights do not match
+        the card.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from affectkit.errors import WeightsError
-    from affectkit.models.card import read_card
+    from affectkit.errors import WeightsError, one_line, printable
+    from affectkit.models.card import card_path, load_weights_into, read_card, read_weights
 
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: temporal model file not found")
-    card = read_card(path)
-    if card.get("kind") != "temporal":
-        raise WeightsError(f"{path}: not a temporal model (its card has no \"kind\": \"temporal\")")
-    cfg = TemporalConfig.from_dict(card["config"])
-    dim = 1 if cfg.model == "c3d" else int(card["input_dim"])
-    net = TemporalNet(cfg.model, card["model_kwargs"], cfg.task, dim)
+    card = read_card(path, kind="temporal")
+    where = printable(card_path(path))
     try:
-        net.load_state_dict(load_file(str(path)))
-    except (SafetensorError, RuntimeError, OSError) as exc:
-        raise WeightsError(f"{path}: weights do not match the card ({str(exc).splitlines()[0]})") from None
+        cfg = TemporalConfig.from_dict(card["config"])
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{where}: model card 'config' is not a valid temporal config ({one_line(exc)})") from None
+    dim = 1 if cfg.model == "c3d" else card["input_dim"]
+    try:
+        net = TemporalNet(cfg.model, card["model_kwargs"], cfg.task, dim)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{where}: model card 'model_kwargs' do not build a {cfg.model} model "
+                           f"({one_line(exc)})") from None
+    load_weights_into(net, read_weights(path), path, f"temporal {cfg.model} model")
     return net.eval(), card

@@ -53,7 +53,9 @@ def extract_features(
     taps : sequence of str
         Tap names or module paths (see :class:`~affectkit.models.backbones.FeatureTaps`).
     input_size : int, optional
-        Side, pixels, faces are resized to; default the weights' training size.
+        Side, pixels, faces are resized to; default the weights' training size. It
+        must be at least the backbone's smallest input side
+        (:attr:`~affectkit.models.backbones.PreprocessConfig.min_size`).
     batch_size : int
     weights : str or Path, optional
         Local ImageNet weights file.
@@ -71,12 +73,22 @@ def extract_features(
 
     Raises
     ------
-    KeyError
-        Unknown backbone or tap.
+    UnknownNameError
+        Unknown backbone or tap (also a ``KeyError`` and a ``ValueError``).
+    ValueError
+        ``input_size`` is not an integer, or is below the backbone's smallest input.
     WeightsError
-        No ImageNet weights available (see :func:`~affectkit.models.backbones.pretrained_state`).
+        No ImageNet weights available, or ``weights`` cannot be read (see
+        :func:`~affectkit.models.backbones.pretrained_state`).
     """
-    from affectkit.models.backbones import FeatureTaps
+    from affectkit.models.backbones import FeatureTaps, backbone_spec
+
+    if input_size is not None:
+        smallest = backbone_spec(backbone).preprocess.min_size
+        # An explicit size is never changed behind the user's back (FeatureTaps would raise it).
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < smallest:
+            raise ValueError(f"input_size must be a whole number of pixels >= {smallest} for {backbone}, "
+                             f"got {input_size!r}")
 
     model = FeatureTaps(backbone, taps, input_size=input_size, pretrained=pretrained, weights=weights)
     feats: dict[str, np.ndarray] = {}
