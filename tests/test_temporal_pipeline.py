@@ -21,7 +21,7 @@ from affectkit.temporal.corpora import load_sequences
 from affectkit.temporal.sequences import SequenceSet, fill_missing, nearest_indices, pad_batch, sample_times
 
 runner = CliRunner()
-FAST = ["--epochs", "20", "--hidden", "16", "--batch-size", "16", "--lr", "0.005", "-q", "--no-resume"]
+FAST = ["--epochs", "20", "--hidden", "16", "--batch-size", "16", "--lr", "0.005", "-q"]
 
 
 def _order_csv(folder, n=144, n_test=48, seed=0):

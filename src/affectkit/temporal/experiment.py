@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from affectkit.temporal.evaluate import align_classes, ensemble_outputs, net_config, predict_sequences, prepare, score_sequences
+from affectkit.temporal.evaluate import align_classes, ensemble_outputs, net_config, predict_sequences, prepare
+from affectkit.temporal.scoring import score_sequences
 from affectkit.temporal.sequences import SequenceSet
 from affectkit.temporal.trainer import TemporalConfig, fit_temporal, load_temporal
 

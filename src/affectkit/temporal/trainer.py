@@ -15,11 +15,10 @@ per-step outputs (C3D) regress the clip's mean rating.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -28,7 +27,9 @@ import torch
 from torch import nn
 
 from affectkit.temporal.models import TEMPORAL_MODELS, create_temporal_model
+from affectkit.temporal.scoring import score_sequences
 from affectkit.temporal.sequences import SequenceSet, pad_batch, resample_steps
+from affectkit.training.engine import fit
 
 TASKS = ("classes", "va")
 
@@ -188,8 +189,6 @@ def make_batch(net_cfg: dict, seqs: SequenceSet, idx: list[int]) -> dict[str, to
     else:
         batch = pad_batch([seqs.x[i] for i in idx], va=va)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN clips give NaN, which the loss skips
             batch["va_clip"] = torch.from_numpy(np.stack([np.nanmean(v, axis=0) for v in va]).astype(np.float32))
@@ -220,6 +219,41 @@ def temporal_loss(net: TemporalNet, batch: dict) -> torch.Tensor:
     else:
         loss = _va_loss(out["clip"], batch["va_clip"])
     return loss if loss is not None else out["clip"].sum() * 0.0
+
+
+def batch_outputs(net: TemporalNet, batch: dict, lengths: list[int]) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Clip outputs and per-step outputs of one batch, in the task's output form.
+
+    Parameters
+    ----------
+    net : TemporalNet
+    batch : dict
+        From :func:`make_batch`.
+    lengths : list of int
+        The sequences' step counts (padding is cut off).
+
+    Returns
+    -------
+    clip : torch.Tensor
+        ``(B, K)`` ``float32`` on the CPU: class probabilities (``classes``) or
+        valence/arousal in [-1, 1].
+    steps : list of np.ndarray
+        ``B`` arrays ``(T_i, K)`` ``float32``; models without per-step outputs (C3D)
+        repeat the clip value.
+    """
+    device = net.mean.device
+    mask = batch["mask"].to(device) if batch["mask"] is not None else None
+    out = {k: v.cpu() for k, v in net(batch["x"].to(device), mask).items()}
+    per_step = out.get("steps")
+    if net.task == "classes":
+        per_step = torch.softmax(per_step, -1) if per_step is not None else None
+        clip = torch.softmax(out["clip"], 1)
+    else:
+        clip = out["clip"]
+    clip = clip.float()
+    steps = [(per_step[j, :t] if per_step is not None else clip[j : j + 1].expand(t, -1)).numpy().astype(np.float32)
+             for j, t in enumerate(lengths)]
+    return clip, steps
 
 
 def _standardisation(train: SequenceSet, model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -278,8 +312,6 @@ def fit_temporal(
     ValueError
         If ``train`` lacks the labels ``cfg.task`` needs, or holds the wrong content.
     """
-    from affectkit.training.checkpoint_io import SafetensorsCheckpointIO, best_and_last_checkpoint, load_state
-
     if cfg.task == "classes" and not train.has_labels:
         raise ValueError(f"{train.meta.get('root', 'training data')}: task 'classes' needs clip labels, and there are none")
     if cfg.task == "va" and not train.has_va:
@@ -298,35 +330,21 @@ def fit_temporal(
     net = build_net(cfg, train.dim, num_outputs)
     net.set_standardisation(*_standardisation(train, cfg.model))
     net_cfg = {"model": cfg.model, "c3d_frames": cfg.c3d_frames, "c3d_size": cfg.c3d_size}
-    module = TemporalModule(net, cfg, net_cfg, val)
+    module = TemporalModule(net, cfg, val)
     g = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(
         list(range(len(train))), batch_size=min(cfg.batch_size, len(train)), shuffle=True, generator=g,
-        drop_last=len(train) > cfg.batch_size, collate_fn=lambda idx: make_batch(net_cfg, train, idx),
+        drop_last=len(train) > cfg.batch_size, collate_fn=partial(_indexed_batch, net_cfg, train),
     )
-    val_loader = [0] if val is not None else None  # validation scores the whole set in one step
-    ckpt_dir = out_dir / "checkpoints"
-    ckpt = best_and_last_checkpoint(ckpt_dir, "val/score" if val is not None else None)
-    with _quiet_lightning(progress):
-        trainer = L.Trainer(
-            max_epochs=cfg.epochs, accelerator="auto", devices=1, callbacks=[ckpt],
-            plugins=[SafetensorsCheckpointIO()], default_root_dir=out_dir, enable_progress_bar=progress,
-            logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs"), log_every_n_steps=1,
-            num_sanity_val_steps=0, enable_model_summary=False,
-            limit_train_batches=cfg.max_steps_per_epoch or 1.0,
-        )
-    last = ckpt_dir / "last.safetensors"
+    val_loader = None
+    if val is not None:
+        val_loader = torch.utils.data.DataLoader(list(range(len(val))), batch_size=64,
+                                                 collate_fn=partial(_indexed_batch, net_cfg, val))
     # The models are small: on a busy 2-core CPU, intra-op threads only added
     # synchronisation (an LSTM step took 0.77 s with 2 threads, 7 ms with 1; the C3D test
     # run 35 s against 20 s). On a GPU the thread count does not matter.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with _quiet_lightning(progress), _restore_threads(threads):
-        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
-                    ckpt_path=str(last) if resume and last.exists() else None)
-    best = ckpt_dir / "best.safetensors"
-    if val is not None and best.exists():
-        module.load_state_dict(load_state(best)["state_dict"])
+    result = fit(module, loader, out_dir, epochs=cfg.epochs, val_loader=val_loader, resume=resume,
+                 max_steps_per_epoch=cfg.max_steps_per_epoch, threads=1, progress=progress, log_every_n_steps=1)
     card = {
         "kind": "temporal",
         "config": asdict(cfg),
@@ -338,57 +356,42 @@ def fit_temporal(
                      **train.meta.get("sampling", {})},
         "training": {"train_data": _jsonable(train.meta), "n_train": len(train),
                      "val_data": _jsonable(val.meta) if val is not None else None,
-                     "best_val": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
+                     "best_val": result.best_score,
                      **(recipe or {})},
     }
     return export_temporal(module.net.eval(), out_dir / "model.safetensors", card)
-
-
-@contextlib.contextmanager
-def _restore_threads(n: int):
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-@contextlib.contextmanager
-def _quiet_lightning(progress: bool):
-    """Hide Lightning's start-up banner and hints (GPU/TPU lines, worker tips) unless
-    a progress bar was asked for; real warnings from training still show."""
-    if progress:
-        yield
-        return
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for msg in (".*val_dataloader.*", ".*does not have many workers.*", ".*LeafSpec.*",
-                        ".*limit_train_batches=1.0.*", ".*litlogger.*"):
-                warnings.filterwarnings("ignore", message=msg)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-class TemporalModule(L.LightningModule):
-    """Lightning wrapper of a :class:`TemporalNet`: loss, AdamW, whole-set validation.
+def _indexed_batch(net_cfg: dict, seqs: SequenceSet, idx: list[int]) -> dict:
+    """:func:`make_batch` plus the sequences' indices and lengths (for validation)."""
+    return {**make_batch(net_cfg, seqs, idx), "idx": list(idx), "lengths": [len(seqs.x[i]) for i in idx]}
 
-    Validation scores all of ``val`` at once (accuracy, or mean per-sequence CCC; see
-    :func:`~affectkit.temporal.evaluate.score_sequences`), because per-sequence CCC is
-    not an average over batches.
+
+class TemporalModule(L.LightningModule):
+    """Lightning wrapper of a :class:`TemporalNet`: loss, AdamW, validation over a real loader.
+
+    Validation batches come from a ``DataLoader`` over the validation sequences; the
+    outputs are gathered and scored once per epoch (accuracy, or mean per-sequence
+    CCC; :func:`~affectkit.temporal.scoring.score_sequences`), because per-sequence
+    CCC is not an average over batches.
+
+    Parameters
+    ----------
+    net : TemporalNet
+    cfg : TemporalConfig
+    val : SequenceSet, optional
+        The validation sequences (their labels, for scoring).
     """
 
-    def __init__(self, net: TemporalNet, cfg: TemporalConfig, net_cfg: dict, val: SequenceSet | None):
+    def __init__(self, net: TemporalNet, cfg: TemporalConfig, val: SequenceSet | None = None):
         super().__init__()
-        self.net, self.cfg, self.net_cfg, self.val = net, cfg, net_cfg, val
+        self.net, self.cfg, self.val = net, cfg, val
+        self._clips: list[torch.Tensor] = []
+        self._steps: list[np.ndarray] = []
 
     def training_step(self, batch, _):
         loss = temporal_loss(self.net, batch)
@@ -396,9 +399,17 @@ class TemporalModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, _):
-        from affectkit.temporal.evaluate import predict_sequences, score_sequences
+        clip, steps = batch_outputs(self.net, batch, batch["lengths"])
+        self._clips.append(clip)
+        self._steps += steps
 
-        rep = score_sequences(predict_sequences(self.net, self.net_cfg, self.val), self.val, task=self.cfg.task)
+    def on_validation_epoch_end(self):
+        if not self._clips:
+            return
+        clip = torch.cat(self._clips).numpy()
+        pred = {"proba" if self.net.task == "classes" else "va": clip, "steps": self._steps}
+        self._clips, self._steps = [], []
+        rep = score_sequences(pred, self.val, task=self.cfg.task)
         self.log("val/score", float(rep["score"]), prog_bar=True, batch_size=1)
 
     def configure_optimizers(self):
