@@ -35,6 +35,10 @@ class FaceSet:
         ``N`` identifiers (relative file paths).
     meta : dict
         Free-form provenance (dataset name, root, split, licence note).
+    soft : np.ndarray or None
+        ``(N, 7)`` ``float32`` expression distributions (e.g. FER+ crowd votes,
+        Barsoum et al. 2016), rows summing to 1; ``NaN`` rows where there is none.
+        None when the dataset has no distributions at all.
     """
 
     images: np.ndarray
@@ -43,12 +47,15 @@ class FaceSet:
     subjects: list[str]
     names: list[str]
     meta: dict = field(default_factory=dict)
+    soft: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
         for attr in ("labels", "va", "subjects", "names"):
             if len(getattr(self, attr)) != n:
                 raise ValueError(f"FaceSet.{attr} has {len(getattr(self, attr))} rows, images has {n}")
+        if self.soft is not None and self.soft.shape != (n, 7):
+            raise ValueError(f"FaceSet.soft has shape {self.soft.shape}, expected ({n}, 7)")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,6 +78,7 @@ class FaceSet:
         return FaceSet(
             self.images[index], self.labels[index], self.va[index],
             [self.subjects[i] for i in index], [self.names[i] for i in index], dict(self.meta),
+            None if self.soft is None else self.soft[index],
         )
 
     @classmethod
@@ -102,15 +110,19 @@ class FaceSet:
             [s for p in parts for s in p.subjects],
             [s for p in parts for s in p.names],
             {"parts": [p.meta for p in parts], "part_sizes": [len(p) for p in parts]},
+            # Parts without distributions get NaN rows, so any part's distributions survive.
+            None if all(p.soft is None for p in parts) else np.concatenate(
+                [p.soft if p.soft is not None else np.full((len(p), 7), np.nan, np.float32) for p in parts]),
         )
 
 
 class FaceDataset(torch.utils.data.Dataset):
     """Torch view of a :class:`FaceSet`.
 
-    Each item is ``(image, label, va)``: ``image`` ``(C, S, S)`` ``uint8`` (``C`` 1
-    or 3), ``label`` ``int64`` scalar (``-1`` = none), ``va`` ``(2,)`` ``float32``
-    (``NaN`` = none).
+    Each item is ``(image, label, va, soft)``: ``image`` ``(C, S, S)`` ``uint8``
+    (``C`` 1 or 3), ``label`` ``int64`` scalar (``-1`` = none), ``va`` ``(2,)``
+    ``float32`` (``NaN`` = none), ``soft`` ``(7,)`` ``float32`` expression
+    distribution (``NaN`` = none).
     """
 
     def __init__(self, faces: FaceSet):
@@ -118,9 +130,11 @@ class FaceDataset(torch.utils.data.Dataset):
         self.images = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
         self.labels = torch.from_numpy(faces.labels)
         self.va = torch.from_numpy(faces.va)
+        soft = faces.soft if faces.soft is not None else np.full((len(faces), 7), np.nan, np.float32)
+        self.soft = torch.from_numpy(np.ascontiguousarray(soft, dtype=np.float32))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return self.images[i], self.labels[i], self.va[i]
+        return self.images[i], self.labels[i], self.va[i], self.soft[i]

@@ -4,6 +4,7 @@
 kind            path                                       splits
 ==============  =========================================  ==================================
 fer2013         image-folder root or ``fer2013.csv``       all, train, validation, test
+ferplus         folder of ``ferplus_labels.csv``           all, train, validation, test
 affectnet_csv   AffectNet-style CSV (e.g. DiffusionFER)    all, train, test (md5 held-out)
 rafdb           RAF-DB ``basic`` folder                    all, train, test
 ckplus          CK+ folder                                 all (k-fold by subject)
@@ -53,6 +54,8 @@ class DatasetKind:
 DATASETS: dict[str, DatasetKind] = {
     "fer2013": DatasetKind("affectkit.data.fer2013:load_fer2013_faceset", ("all", "train", "validation", "test"),
                            "Goodfellow et al. 2013"),
+    "ferplus": DatasetKind("affectkit.data.ferplus:load_ferplus", ("all", "train", "validation", "test"),
+                           "Barsoum et al. 2016"),
     "affectnet_csv": DatasetKind("affectkit.data.affectnet_csv:load_affectnet_faceset", ("all", "train", "test"),
                                  "Mollahosseini et al. 2017 (format)"),
     "rafdb": DatasetKind("affectkit.data.rafdb:load_rafdb", ("all", "train", "test"), "Li et al. 2017"),
@@ -71,7 +74,7 @@ def load_dataset(spec: str, split: str = "all", *, size: int = 48, grey: bool = 
     ----------
     spec : str
         ``"<kind>:<path>"``; kinds and their splits are in the module docstring and
-        :data:`DATASETS` (``fer2013``, ``affectnet_csv``, ``rafdb``, ``ckplus``,
+        :data:`DATASETS` (``fer2013``, ``ferplus``, ``affectnet_csv``, ``rafdb``, ``ckplus``,
         ``folder``, ``csv``, ``afew_va``).
     split : str
         A split of that kind; ``"all"`` is every face.

@@ -77,6 +77,7 @@ def fit(
     threads: int | None = None,
     progress: bool = False,
     log_every_n_steps: int = 10,
+    callbacks: list | None = None,
 ) -> FitResult:
     """Train ``module`` for ``epochs`` epochs with checkpoints, resume and best-epoch reload.
 
@@ -112,6 +113,8 @@ def fit(
     progress : bool
         Lightning's progress bar and start-up messages.
     log_every_n_steps : int
+    callbacks : list, optional
+        More Lightning callbacks (e.g. weight averaging).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out_dir / "checkpoints"
     ckpt = best_and_last_checkpoint(ckpt_dir, monitor if val_loader is not None else None)
-    callbacks = [ckpt]
+    callbacks = [ckpt, *(callbacks or [])]
     if early_stopping:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=early_stopping))
     last = ckpt_dir / "last.safetensors"

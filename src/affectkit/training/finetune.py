@@ -39,6 +39,7 @@ from affectkit.training.engine import fit
 TASKS = ("classes", "va", "multitask")
 STRATEGIES = ("full", "staged", "frozen")
 OPTIMIZERS = ("adamw", "sgd", "adam")
+CLASS_BALANCE = ("none", "loss", "sampler", "logit_adjust")
 
 
 @dataclass
@@ -94,6 +95,23 @@ class FinetuneConfig:
         with DiffusionFER mixed in; None = plain shuffled batches of ``batch_size``.
     export_epoch : {"best", "last"}
         Export the best validation epoch (when there is a validation set) or the last.
+    class_balance : {"none", "loss", "sampler", "logit_adjust"}
+        Against class imbalance (FER-2013: 1.5 % disgust): ``loss`` weights each
+        class by the inverse of its effective number of samples (Cui et al. 2019,
+        beta 0.999); ``sampler`` draws faces with probability inversely proportional to
+        their class frequency; ``logit_adjust`` adds ``log prior`` to the logits in the
+        training loss only (Menon et al. 2021), so the model learns balanced scores.
+    soft_targets : bool
+        Train on the training set's expression distributions where it has them (FER+
+        crowd votes: Barsoum et al. 2016's cross-entropy on the vote distribution)
+        instead of the single label.
+    mixup, cutmix : float
+        Beta(alpha, alpha) parameters of mixup (Zhang et al. 2018) and CutMix (Yun et
+        al. 2019) on each batch, mixing the targets alike; 0 = off. With both on, each
+        batch takes one of them at random.
+    ema : float
+        Decay of an exponential moving average of the weights (validated and
+        exported in place of the raw weights); 0 = off.
     """
 
     backbone: str = "mobilenet_v2"
@@ -122,6 +140,11 @@ class FinetuneConfig:
     warmup_epochs: float = 0.5
     mix_batch: list[int] | None = None
     export_epoch: str = "best"
+    class_balance: str = "none"
+    soft_targets: bool = False
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         from affectkit.models.backbones import backbone_spec
@@ -129,6 +152,10 @@ class FinetuneConfig:
         for name, allowed in (("task", TASKS), ("strategy", STRATEGIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.class_balance not in CLASS_BALANCE:
+            raise ValueError(f"class_balance must be one of {CLASS_BALANCE}, got {self.class_balance!r}")
+        if not 0 <= self.ema < 1 or self.mixup < 0 or self.cutmix < 0:
+            raise ValueError("ema must be in [0, 1); mixup and cutmix must be >= 0")
         if self.export_epoch not in ("best", "last"):
             raise ValueError(f"export_epoch must be 'best' or 'last', got {self.export_epoch!r}")
         if self.epochs < 1 or self.batch_size < 2:
@@ -205,6 +232,8 @@ class FinetuneModule(L.LightningModule):
     cfg : FinetuneConfig
     steps_per_epoch : int
         Optimiser steps per epoch (for the learning-rate schedule).
+    class_prior : np.ndarray, optional
+        ``(7,)`` class frequencies of the training set, for ``cfg.class_balance``.
 
     Raises
     ------
@@ -212,12 +241,16 @@ class FinetuneModule(L.LightningModule):
         If ``cfg.init_from`` or ``cfg.weights`` cannot be loaded.
     """
 
-    def __init__(self, cfg: "FinetuneConfig", steps_per_epoch: int):
+    def __init__(self, cfg: "FinetuneConfig", steps_per_epoch: int, class_prior: np.ndarray | None = None):
         super().__init__()
         from affectkit.models.network import EmotionNet
 
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
+        prior = np.full(7, 1 / 7) if class_prior is None else np.asarray(class_prior, np.float64)
+        # Buffers, so they travel with checkpoints; not part of the exported network.
+        self.register_buffer("log_prior", torch.tensor(np.log(np.maximum(prior, 1e-6)), dtype=torch.float32))
+        self.register_buffer("class_weight", torch.tensor(_effective_number_weights(prior), dtype=torch.float32))
         if cfg.init_from:
             from affectkit.models.card import load_for_finetuning
 
@@ -228,26 +261,70 @@ class FinetuneModule(L.LightningModule):
                                   dropout=cfg.dropout, weights=cfg.weights)
         # channels_last makes CPU convolutions (depthwise ones above all) about 1.5x faster.
         self.net = self.net.to(memory_format=torch.channels_last)
-        self.save_hyperparameters(asdict(cfg))
+        self.save_hyperparameters(asdict(cfg), ignore=["class_prior"])
         self._val: list[tuple[torch.Tensor, ...]] = []
 
     def _backbone_frozen(self) -> bool:
         cfg = self.cfg
         return cfg.strategy == "frozen" or (cfg.strategy == "staged" and self.current_epoch < cfg.head_epochs)
 
-    def _losses(self, out, y, va):
+    def _class_targets(self, y: torch.Tensor, soft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 7)`` target distributions and the ``(B,)`` mask of rows that have one."""
+        eps = self.cfg.label_smoothing
+        hard = F.one_hot(y.clamp(min=0), 7).float() * (1 - eps) + eps / 7
+        has_soft = torch.isfinite(soft).all(1) if self.cfg.soft_targets else torch.zeros_like(y, dtype=torch.bool)
+        target = torch.where(has_soft[:, None], torch.nan_to_num(soft), hard)
+        return target, has_soft | (y >= 0)
+
+    def _losses(self, out, target, has_cls, va):
         cfg, losses = self.cfg, {}
-        if cfg.task in ("classes", "multitask") and (y >= 0).any():
-            losses["cls"] = F.cross_entropy(out["logits"], y, ignore_index=-1, label_smoothing=cfg.label_smoothing)
+        if cfg.task in ("classes", "multitask") and has_cls.any():
+            logits = out["logits"][has_cls]
+            t = target[has_cls]
+            if cfg.class_balance == "logit_adjust":
+                logits = logits + self.log_prior  # Menon et al. 2021: train on prior-adjusted logits
+            per_row = -(t * F.log_softmax(logits, 1)).sum(1)
+            if cfg.class_balance == "loss":
+                w = t @ self.class_weight
+                losses["cls"] = (per_row * w).sum() / w.sum()
+            else:
+                losses["cls"] = per_row.mean()
         has_va = torch.isfinite(va).all(1)
         if cfg.task in ("va", "multitask") and has_va.sum() >= 2:
             p, t = out["va"][has_va], va[has_va]
             losses["va"] = cfg.va_weight * (F.mse_loss(p, t) + ccc_loss(p, t))
         return losses
 
+    def _mix(self, x, target, has_cls, va):
+        """Mixup or CutMix of a batch and its targets (rows mix with a random partner)."""
+        cfg = self.cfg
+        kinds = [k for k, a in (("mixup", cfg.mixup), ("cutmix", cfg.cutmix)) if a > 0]
+        if not kinds:
+            return x, target, has_cls, va
+        kind = kinds[int(torch.randint(len(kinds), ()))]
+        alpha = cfg.mixup if kind == "mixup" else cfg.cutmix
+        lam = float(torch.distributions.Beta(alpha, alpha).sample())
+        perm = torch.randperm(len(x))
+        if kind == "mixup":
+            x = lam * x + (1 - lam) * x[perm]
+        else:
+            side = x.shape[-1]
+            cut = int(round(side * (1 - lam) ** 0.5))
+            cy, cx = (int(v) for v in torch.randint(side, (2,)))
+            y0, y1 = max(cy - cut // 2, 0), min(cy + cut // 2 + cut % 2, side)
+            x0, x1 = max(cx - cut // 2, 0), min(cx + cut // 2 + cut % 2, side)
+            x = x.clone()
+            x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+            lam = 1 - (y1 - y0) * (x1 - x0) / side**2
+        target = lam * target + (1 - lam) * target[perm]
+        va = lam * va + (1 - lam) * va[perm]  # NaN where either row has none
+        return x, target, has_cls & has_cls[perm], va
+
     def training_step(self, batch, _):
-        x, y, va = batch
+        x, y, va, soft = batch
         x = augment_or_resize(_to_float(x), self.cfg).contiguous(memory_format=torch.channels_last)
+        target, has_cls = self._class_targets(y, soft)
+        x, target, has_cls, va = self._mix(x, target, has_cls, va)
         if self._backbone_frozen():
             # Frozen: batch-norm statistics stay ImageNet's, and no backward pass.
             self.net.backbone.eval()
@@ -257,7 +334,7 @@ class FinetuneModule(L.LightningModule):
         else:
             self.net.backbone.train()
             out = self.net(x)
-        losses = self._losses(out, y, va)
+        losses = self._losses(out, target, has_cls, va)
         if not losses:
             return None
         loss = sum(losses.values())
@@ -266,7 +343,7 @@ class FinetuneModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, _):
-        x, y, va = batch
+        x, y, va, _soft = batch
         out = self.net(_to_float(x))
         self._val.append((out["logits"].argmax(1).cpu(), y.cpu(), out["va"].cpu(), va.cpu()))
 
@@ -311,6 +388,32 @@ class FinetuneModule(L.LightningModule):
             opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=wd)
         sched = lr_scheduler(opt, cfg, self.steps_per_epoch)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _effective_number_weights(prior: np.ndarray, beta: float = 0.999, n: int = 28709) -> np.ndarray:
+    """Class weights ``(1 - beta) / (1 - beta ** n_c)`` (Cui et al. 2019), mean 1.
+
+    ``n_c`` is class ``c``'s count in a training set of ``n`` faces with class shares
+    ``prior``; rare classes weigh more, and less than by plain inverse frequency.
+    """
+    counts = np.maximum(np.asarray(prior, np.float64) * n, 1.0)
+    w = (1 - beta) / (1 - beta**counts)
+    return w / w.mean()
+
+
+def class_prior(train: FaceSet) -> np.ndarray:
+    """``(7,)`` ``float64`` class shares of a training set (its labels, or its distributions).
+
+    Rows with a distribution (``soft``) count by it, the others by their label; rows
+    with neither do not count.
+    """
+    counts = np.zeros(7)
+    has_soft = np.isfinite(train.soft).all(1) if train.soft is not None else np.zeros(len(train), bool)
+    if has_soft.any():
+        counts += train.soft[has_soft].sum(0)
+    lab = (~has_soft) & (train.labels >= 0)
+    counts += np.bincount(train.labels[lab], minlength=7)[:7]
+    return counts / max(counts.sum(), 1.0)
 
 
 def augment_or_resize(x: torch.Tensor, cfg: FinetuneConfig) -> torch.Tensor:
@@ -441,7 +544,18 @@ def finetune(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    if cfg.mix_batch:
+    prior = class_prior(train)
+    if cfg.class_balance == "sampler":
+        if cfg.mix_batch:
+            raise ValueError("class_balance 'sampler' does not combine with mix_batch; use 'loss' or 'logit_adjust'")
+        # Each face drawn with probability inversely proportional to its class's share.
+        lab = np.where(train.labels >= 0, train.labels, int(np.argmax(prior)))
+        weights = torch.tensor(1.0 / np.maximum(prior[lab], 1e-6), dtype=torch.double)
+        balanced = torch.utils.data.WeightedRandomSampler(weights, len(train), replacement=True,
+                                                          generator=torch.Generator().manual_seed(cfg.seed))
+        train_loader = torch.utils.data.DataLoader(FaceDataset(train), batch_size=cfg.batch_size, sampler=balanced,
+                                                   drop_last=len(train) > cfg.batch_size)
+    elif cfg.mix_batch:
         # One batch draws mix_batch[i] faces from part i of a concatenated set (FaceSet.concat).
         sizes = train.meta.get("part_sizes")
         if not sizes:
@@ -454,8 +568,13 @@ def finetune(
                                                    drop_last=len(train) > cfg.batch_size, generator=g)
     val_loader = (torch.utils.data.DataLoader(FaceDataset(val), batch_size=256) if val is not None else None)
     steps = min(len(train_loader), cfg.max_steps_per_epoch or len(train_loader))
-    module = FinetuneModule(cfg, steps)
-    result = fit(module, train_loader, out_dir, epochs=cfg.epochs, val_loader=val_loader,
+    module = FinetuneModule(cfg, steps, prior)
+    callbacks = []
+    if cfg.ema:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema))
+    result = fit(module, train_loader, out_dir, epochs=cfg.epochs, val_loader=val_loader, callbacks=callbacks,
                  restore_best=cfg.export_epoch == "best", resume=resume, early_stopping=cfg.early_stopping,
                  max_steps_per_epoch=cfg.max_steps_per_epoch, devices=cfg.devices, progress=progress)
     card_recipe = {"strategy": "finetune", "config": asdict(cfg), "train_data": _jsonable(train.meta),
