@@ -21,7 +21,9 @@ from typer.testing import CliRunner
 
 from affectkit.errors import AffectkitError, UnknownNameError, WeightsError
 from affectkit.expressions import EXPRESSIONS
-from affectkit.models.card import card_path, load_any, load_model, read_card, read_weights
+from affectkit.load import load_model as load_any
+from affectkit.models.card import card_path, load_model, read_card
+from affectkit.models.weights import read_weights
 
 runner = CliRunner()
 

@@ -532,7 +532,8 @@ def load_audio_model(path: str | Path) -> tuple[MLPClassifier, dict]:
         unreadable, the card is malformed, of another version or of another kind of
         model (e.g. a face model), or the weights do not match the card.
     """
-    from affectkit.models.card import load_weights_into, read_card, read_weights
+    from affectkit.models.card import read_card
+    from affectkit.models.weights import load_weights_into, read_weights
 
     path = Path(path)
     card = read_card(path, kind="voice")

@@ -282,7 +282,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         that ``weights_only`` refuses (a whole model rather than its state dict),
         or anything other than a mapping of names to tensors.
     """
-    from affectkit.models.card import read_weights
+    from affectkit.models.weights import read_weights
 
     where = printable(path)
     if path.suffix == ".safetensors":

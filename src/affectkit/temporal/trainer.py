@@ -475,7 +475,8 @@ def load_temporal(path: str | Path) -> tuple[TemporalNet, dict]:
         the card.
     """
     from affectkit.errors import WeightsError, one_line, printable
-    from affectkit.models.card import card_path, load_weights_into, read_card, read_weights
+    from affectkit.models.card import card_path, read_card
+    from affectkit.models.weights import load_weights_into, read_weights
 
     path = Path(path)
     card = read_card(path, kind="temporal")
