@@ -489,6 +489,7 @@ def save_audio_model(
     card = {
         "card_version": AUDIO_CARD_VERSION,
         "name": path.stem,
+        "kind": "voice",
         "modality": "audio",
         "architecture": {"class": "affectkit.audio.models.VielzeufMLP", "in_features": int(model.n_features_in_),
                          "hidden": int(model.hidden), "dropout": float(model.dropout), "n_outputs": len(classes)},
