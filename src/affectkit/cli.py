@@ -78,7 +78,7 @@ def analyze(
     every: int = typer.Option(1, "--every", min=1, help="Analyse every N-th video frame."),
     detector: Detector = typer.Option(Detector.mtcnn, "--detector", help="Face detector."),
     faces_cropped: bool = typer.Option(False, "--faces-cropped", help="Each image is already a cropped face (FER-2013, CK+)."),
-    crop: Crop = typer.Option(Crop.ng2015, "--crop", help="Crop policy for detected faces."),
+    crop: Optional[Crop] = typer.Option(None, "--crop", help="Crop policy for detected faces. [default: the model card's, ng2015 for the bundled model]"),
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
@@ -109,7 +109,7 @@ def analyze(
         with _on_interrupt(f"nothing was written; {output} is as it was"):
             summary = analyze_to_file(
                 inputs, output, plot=plot, annotate=annotate, every=every, detector=detector.value,
-                faces_cropped=faces_cropped, model=model, crop=crop.value, tta=tta.value,
+                faces_cropped=faces_cropped, model=model, crop=crop.value if crop else None, tta=tta.value,
                 min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
                 audio=(audio_model or "default") if audio else None, max_pixels=int(max_pixels), on_error="collect",
                 progress=not quiet,
@@ -352,7 +352,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Split(s), joined with +."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (report.json, report.md, confusion.png)."),
     tta: TTA = typer.Option(TTA.flip, "--tta"),
-    face_size: int = typer.Option(48, "--face-size", min=16, help="Side, pixels, faces are loaded at (the model's card face size)."),
+    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, help="Side, pixels, faces are loaded at. [default: the first model's card]"),
     dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop faces duplicated from earlier splits."),
     target_distribution: Optional[str] = typer.Option(None, "--target-distribution", help="7 comma-separated class shares (anger..neutral) for the weighted accuracy (Vielzeuf et al. 2018)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -375,6 +375,12 @@ def _evaluate_impl(*,
         _evaluate_temporal(model, data, split, output, quiet)
         return
     try:
+        if face_size is None:
+            from affectkit.models.card import read_card
+            from affectkit.models.recognizer import BUNDLED, bundled_path
+
+            first = bundled_path(model[0]) if model[0] in BUNDLED else model[0]
+            face_size = int(read_card(first, kind="face")["input"]["face_size"])
         faces = load_splits(data, split, size=face_size, dedup=dedup)
         dist = [float(t) for t in target_distribution.split(",")] if target_distribution else None
         report = evaluate_models(model, faces, tta=tta.value, target_distribution=dist)

@@ -55,8 +55,9 @@ class Analyzer:
         FER-2013 or CK+; no detection is run.
     model : str or Path
         Bundled model name or ``.safetensors`` path.
-    crop : {"ng2015", "landmark_box", "box"}
-        Crop policy (see :mod:`affectkit.faces.align`).
+    crop : {"ng2015", "landmark_box", "box"} or None
+        Crop policy (see :mod:`affectkit.faces.align`); None = the model card's
+        ``crop_policy``, the framing the model was trained on.
     every : int
         Analyse every N-th video frame.
     tta : {"flip", "multi", "none"} or bool
@@ -100,7 +101,7 @@ class Analyzer:
         detector: str = "mtcnn",
         faces_cropped: bool = False,
         model: str | Path = "default",
-        crop: str = "ng2015",
+        crop: str | None = None,
         every: int = 1,
         tta: bool | str = "flip",
         min_face_size: int = 40,
@@ -114,7 +115,7 @@ class Analyzer:
     ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        if crop not in CROP_POLICIES:
+        if crop is not None and crop not in CROP_POLICIES:
             raise ValueError(f"crop must be one of {CROP_POLICIES}, got {crop!r}")
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
@@ -130,7 +131,9 @@ class Analyzer:
         self.recognizer = Recognizer(model, tta=tta)
         self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
         self.faces_cropped = faces_cropped
-        self.crop = crop
+        # The card says how the model's training faces were framed (timm's rule: the model
+        # file drives its preprocessing); an explicit crop overrides it.
+        self.crop = crop or self.recognizer.card.get("crop_policy", "ng2015")
         self.every = every
         self.batch_frames = 256 if faces_cropped else batch_frames
         self.track = track
@@ -332,8 +335,9 @@ _OPTIONS_DOC = """every : int
         Each image is one already-cropped face (FER-2013, CK+ style); no detection.
     model : str or Path
         ``"default"`` (bundled) or a ``.safetensors`` file with its model card.
-    crop : {"ng2015", "landmark_box", "box"}
-        How detected faces are cropped (see :mod:`affectkit.faces.align`).
+    crop : {"ng2015", "landmark_box", "box"} or None
+        How detected faces are cropped (see :mod:`affectkit.faces.align`); None = the
+        model card's ``crop_policy``.
     tta : {"flip", "multi", "none"} or bool
         Test-time augmentation: mirror averaging (default), mirror plus zooms and
         shifts (10 passes), or none.
@@ -395,7 +399,7 @@ def analyze(
     detector: str = "mtcnn",
     faces_cropped: bool = False,
     model: str | Path = "default",
-    crop: str = "ng2015",
+    crop: str | None = None,
     tta: bool | str = "flip",
     min_face_size: int = 40,
     track: bool = True,
@@ -460,7 +464,7 @@ def analyze_to_file(
     detector: str = "mtcnn",
     faces_cropped: bool = False,
     model: str | Path = "default",
-    crop: str = "ng2015",
+    crop: str | None = None,
     tta: bool | str = "flip",
     min_face_size: int = 40,
     track: bool = True,
