@@ -6,7 +6,13 @@
   faces_cropped=True)`` -- the same path as ``affectkit analyze DIR --faces-cropped`` --
   with accuracy, per-class recall and UAR, on all 3,589 images and with the test images
   whose bytes also occur in the train split removed.
-* DiffusionFER held-out split (md5(path) mod 5 == 0): valence and arousal CCC.
+* FER+ PrivateTest (Barsoum et al. 2016 majority labels, the seven classes shared with
+  FER-2013: 3,136 faces): accuracy, UAR, per-class recall.
+* DiffusionFER held-out split (md5(path) mod 5 == 0): valence and arousal CCC, and
+  expression accuracy and UAR.
+* The posed photos in ``shared/media`` (expression coded in the file name), through
+  ``analyze`` with detection.
+* The model's cost per face in MFLOPs (torch's FlopCounterMode; a multiply-add counts 2).
 * End-to-end speed of ``analyze`` on ``shared/media/WolfgangLanger_Pexels.mp4``, with
   the time split into decode, detect, align and model.
 
@@ -54,13 +60,50 @@ def fer2013_private_test(model: str, shared: Path) -> dict:
     return {"all": full, "without_train_duplicates": dedup, "n_duplicates_removed": int(dup.sum()), "seconds": seconds}
 
 
+def ferplus_private_test(model: str, shared: Path) -> dict:
+    from affectkit.data.ferplus import load_ferplus
+
+    data = load_ferplus(shared / "data" / "ferplus", "test")
+    probs, _ = Recognizer(model).predict_arrays(data.images)
+    keep = data.labels >= 0
+    rep = classification_report(data.labels[keep], probs.argmax(1)[keep], len(EXPRESSIONS))
+    return {**rep, "n_faces_in_split": len(data)}
+
+
+POSED = {"su": "surprise", "ha": "happiness", "hao": "happiness", "an": "anger", "anc": "anger", "di": "disgust"}
+
+
+def posed_photos(model: str, shared: Path) -> list[dict]:
+    out = []
+    for path in sorted((shared / "media").glob("*-ph.jpg")):
+        code = path.stem.split("-")[2]
+        df = analyze(path, model=model)
+        row = df.dropna(subset=["face"]).iloc[0] if df["face"].notna().any() else None
+        out.append({"file": path.name, "posed": POSED.get(code, code),
+                    "predicted": None if row is None else row["expression"],
+                    "probability": None if row is None else float(row[row["expression"]])})
+    return out
+
+
+def mflops(model: str) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rec = Recognizer(model, tta="none")
+    x = torch.zeros(1, 1, rec.face_size, rec.face_size)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        rec.net(x)
+    return counter.get_total_flops() / 1e6
+
+
 def diffusionfer_heldout(model: str, shared: Path) -> dict:
     data = load_affectnet_csv(shared / "data" / "diffusionfer" / "dataset_sheet.csv", "test", size=224)
     rec = Recognizer(model)
     probs, va = rec.predict_arrays(data.images)
     labelled = data.labels >= 0
     acc = float((probs.argmax(1)[labelled] == data.labels[labelled]).mean())
+    uar = classification_report(data.labels[labelled], probs.argmax(1)[labelled], len(EXPRESSIONS))["uar"]
     return {
+        "expression_uar": uar,
         "n": len(data),
         "valence_ccc": ccc(va[:, 0], data.va[:, 0]),
         "arousal_ccc": ccc(va[:, 1], data.va[:, 1]),
@@ -94,7 +137,7 @@ def _pct(x: float) -> str:
 
 
 def render(results: dict, command: str) -> str:
-    fer, va, sp = results["fer2013"], results["diffusionfer"], results["speed"]
+    fer, va, sp, fp = results["fer2013"], results["diffusionfer"], results["speed"], results["ferplus"]
     lines = [
         "# Benchmarks",
         "",
@@ -137,10 +180,35 @@ def render(results: dict, command: str) -> str:
         "Images whose relative path has `int(md5(path), 16) % 5 == 0`; never trained on. The faces are",
         "synthetic (Stable Diffusion), so these figures are not comparable to AffectNet's.",
         "",
-        "| images | valence CCC | arousal CCC | valence RMSE | arousal RMSE | expression accuracy |",
-        "|---|---|---|---|---|---|",
+        "| images | valence CCC | arousal CCC | valence RMSE | arousal RMSE | expression accuracy | expression UAR |",
+        "|---|---|---|---|---|---|---|",
         f"| {va['n']} | {va['valence_ccc']:.3f} | {va['arousal_ccc']:.3f} | {va['valence_rmse']:.3f} | "
-        f"{va['arousal_rmse']:.3f} | {_pct(va['expression_accuracy'])} |",
+        f"{va['arousal_rmse']:.3f} | {_pct(va['expression_accuracy'])} | {_pct(va['expression_uar'])} |",
+        "",
+        "## FER+ PrivateTest (majority labels)",
+        "",
+        "FER-2013's PrivateTest faces scored against the FER+ crowd majority (Barsoum et al. 2016), on the",
+        f"{fp['n']} faces whose majority is one of the seven classes shared with FER-2013 (contempt, unknown",
+        "and not-a-face majorities left out).",
+        "",
+        "| faces | accuracy | UAR | " + " | ".join(EXPRESSIONS) + " |",
+        "|---|---|---|" + "---|" * len(EXPRESSIONS),
+        f"| {fp['n']} | {_pct(fp['accuracy'])} | {_pct(fp['uar'])} | " + " | ".join(f"{100 * x:.1f}" for x in fp["recall"]) + " |",
+        "",
+        "## Posed photos",
+        "",
+        "The posed expressions in `shared/media` (coded in the file name), through `analyze` with MTCNN detection:",
+        "",
+        "| file | posed | predicted | probability |",
+        "|---|---|---|---|",
+        *[f"| {r['file']} | {r['posed']} | {r['predicted']} | {r['probability']:.2f} |" if r["predicted"] else
+          f"| {r['file']} | {r['posed']} | no face | |" for r in results["posed"]],
+        "",
+        "## Model cost",
+        "",
+        f"{results['mflops']:.0f} MFLOPs per face per forward pass (torch FlopCounterMode, a multiply-add counts as 2;",
+        "mirror averaging doubles it), "
+        f"{results['weights_mb']:.1f} MB of weights.",
         "",
         "## End-to-end speed",
         "",
@@ -180,6 +248,10 @@ def main() -> int:
         "model": args.model,
         "fer2013": fer2013_private_test(args.model, shared),
         "diffusionfer": diffusionfer_heldout(args.model, shared),
+        "ferplus": ferplus_private_test(args.model, shared),
+        "posed": posed_photos(args.model, shared),
+        "mflops": mflops(args.model),
+        "weights_mb": (bundled_path(args.model) if args.model in BUNDLED else Path(args.model)).stat().st_size / 1e6,
         "speed": speed(args.model, shared),
     }
     out = Path(args.out)
@@ -201,6 +273,10 @@ def main() -> int:
             "fer2013_private_test_accuracy_without_train_duplicates": fer["without_train_duplicates"]["accuracy"],
             "diffusionfer_heldout_valence_ccc": results["diffusionfer"]["valence_ccc"],
             "diffusionfer_heldout_arousal_ccc": results["diffusionfer"]["arousal_ccc"],
+            "diffusionfer_heldout_expression_uar": results["diffusionfer"]["expression_uar"],
+            "ferplus_private_test_accuracy": results["ferplus"]["accuracy"],
+            "ferplus_private_test_uar": results["ferplus"]["uar"],
+            "mflops_per_face": results["mflops"],
             "end_to_end_fps_2_cores": results["speed"]["best"]["fps"],
             "tta": "mirror averaging",
         }
