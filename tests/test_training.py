@@ -129,3 +129,36 @@ def test_augment_shapes_range_and_flip():
     assert y.shape == (8, 1, 64, 64) and y.min() >= 0 and y.max() <= 1
     left_bright = y[..., :32].mean((1, 2, 3)) > y[..., 32:].mean((1, 2, 3))
     assert 0 < left_bright.sum() < 8  # some flipped, some not
+
+
+def test_levers_build_the_targets_and_weights_they_document():
+    from affectkit.training.finetune import FinetuneConfig, FinetuneModule, _effective_number_weights, class_prior
+
+    prior = np.array([0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175])
+    w = _effective_number_weights(prior)
+    assert w.mean() == pytest.approx(1) and w.argmax() == 1 and w.argmin() == 3  # disgust heaviest, happiness lightest
+
+    votes = torch.tensor([[0.6, 0, 0, 0, 0.4, 0, 0], [float("nan")] * 7, [float("nan")] * 7])
+    y = torch.tensor([0, 3, -1])
+    cfg = dict(pretrained=False, network_size=48, label_smoothing=0.0)
+    m = FinetuneModule(FinetuneConfig(**cfg, soft_targets=True, soft_weight=0.5), steps_per_epoch=1, class_prior=prior)
+    target, has = m._class_targets(y, votes)
+    assert has.tolist() == [True, True, False]
+    assert target[0].tolist() == pytest.approx([0.8, 0, 0, 0, 0.2, 0, 0])  # half votes, half label
+    assert target[1].tolist() == pytest.approx([0, 0, 0, 1, 0, 0, 0])  # no votes: the label
+    m = FinetuneModule(FinetuneConfig(**cfg, soft_targets=False), steps_per_epoch=1)
+    assert m._class_targets(y, votes)[0][0].tolist() == pytest.approx([1, 0, 0, 0, 0, 0, 0])
+
+    # Logit adjustment lowers the loss of a rare-class prediction less than plain CE would.
+    logits = {"logits": torch.zeros(1, 7), "va": torch.zeros(1, 2)}
+    onehot = torch.nn.functional.one_hot(torch.tensor([1]), 7).float()
+    plain = FinetuneModule(FinetuneConfig(**cfg), 1, prior)._losses(logits, onehot, torch.tensor([True]), torch.full((1, 2), float("nan")))
+    adjusted = FinetuneModule(FinetuneConfig(**cfg, class_balance="logit_adjust"), 1, prior)._losses(
+        logits, onehot, torch.tensor([True]), torch.full((1, 2), float("nan")))
+    assert adjusted["cls"] > plain["cls"]  # the rare class must earn a larger margin
+
+    from affectkit.data.faceset import FaceSet
+
+    faces = FaceSet(np.zeros((3, 4, 4), np.uint8), np.array([0, 3, -1]), np.full((3, 2), np.nan, np.float32),
+                    [""] * 3, ["a", "b", "c"], {}, votes.numpy())
+    assert class_prior(faces).tolist() == pytest.approx([0.3, 0, 0, 0.5, 0.2, 0, 0])

@@ -105,6 +105,10 @@ class FinetuneConfig:
         Train on the training set's expression distributions where it has them (FER+
         crowd votes: Barsoum et al. 2016's cross-entropy on the vote distribution)
         instead of the single label.
+    soft_weight : float
+        With ``soft_targets``, the target of a face with both a label and a
+        distribution is ``soft_weight * distribution + (1 - soft_weight) * label``
+        (label smoothed as usual); 1 = the distribution alone.
     mixup, cutmix : float
         Beta(alpha, alpha) parameters of mixup (Zhang et al. 2018) and CutMix (Yun et
         al. 2019) on each batch, mixing the targets alike; 0 = off. With both on, each
@@ -142,6 +146,7 @@ class FinetuneConfig:
     export_epoch: str = "best"
     class_balance: str = "none"
     soft_targets: bool = False
+    soft_weight: float = 1.0
     mixup: float = 0.0
     cutmix: float = 0.0
     ema: float = 0.0
@@ -154,6 +159,8 @@ class FinetuneConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.class_balance not in CLASS_BALANCE:
             raise ValueError(f"class_balance must be one of {CLASS_BALANCE}, got {self.class_balance!r}")
+        if not 0 <= self.soft_weight <= 1:
+            raise ValueError(f"soft_weight must be in [0, 1], got {self.soft_weight}")
         if not 0 <= self.ema < 1 or self.mixup < 0 or self.cutmix < 0:
             raise ValueError("ema must be in [0, 1); mixup and cutmix must be >= 0")
         if self.export_epoch not in ("best", "last"):
@@ -273,7 +280,10 @@ class FinetuneModule(L.LightningModule):
         eps = self.cfg.label_smoothing
         hard = F.one_hot(y.clamp(min=0), 7).float() * (1 - eps) + eps / 7
         has_soft = torch.isfinite(soft).all(1) if self.cfg.soft_targets else torch.zeros_like(y, dtype=torch.bool)
-        target = torch.where(has_soft[:, None], torch.nan_to_num(soft), hard)
+        w = self.cfg.soft_weight
+        # A face with a distribution and a label blends them; with only one, that one.
+        mixed = torch.where((y >= 0)[:, None], w * torch.nan_to_num(soft) + (1 - w) * hard, torch.nan_to_num(soft))
+        target = torch.where(has_soft[:, None], mixed, hard)
         return target, has_soft | (y >= 0)
 
     def _losses(self, out, target, has_cls, va):
