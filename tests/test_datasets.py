@@ -374,3 +374,21 @@ def test_registry_errors(tmp_path):
         load_dataset(f"rafdb:{tmp_path}", dedup=True)
     with pytest.raises(DataError, match="nope"):
         load_dataset(f"rafdb:{tmp_path / 'nope'}")
+
+
+def test_ferplus_majority_labels_and_vote_distributions(shared):
+    import numpy as np
+
+    from affectkit.data.registry import load_dataset
+
+    plus = load_dataset(f"ferplus:{shared}/data/ferplus", "test")
+    assert len(plus) == 3589 and int((plus.labels >= 0).sum()) == 3136  # the seven shared classes
+    voted = np.isfinite(plus.soft).all(1)
+    assert np.allclose(plus.soft[voted].sum(1), 1) and voted.sum() > 3500
+    # The majority is the top vote wherever it is one of the seven.
+    lab = plus.labels >= 0
+    assert (plus.soft[lab].argmax(1) == plus.labels[lab]).mean() > 0.99
+    votes = load_dataset(f"fer2013_votes:{shared}/data/ferplus", "test")
+    agree = (votes.labels[lab] == plus.labels[lab]).mean()
+    assert 0.6 < agree < 0.7  # FER+ overturned a third of FER-2013's labels (shared/README.md)
+    assert np.array_equal(votes.images, plus.images) and (votes.labels >= 0).all()

@@ -104,3 +104,23 @@ def load_ferplus(root: str | Path, split: str = "all", *, size: int = 48, grey: 
             "paper": "Barsoum et al. 2016", "fer2013_labels": faces.labels.tolist(),
             "licence": "votes: microsoft/FERPlus (MIT); faces: FER-2013, research use"}
     return FaceSet(faces.images, labels, faces.va, faces.subjects, faces.names, meta, soft)
+
+
+def load_fer2013_votes(root: str | Path, split: str = "all", *, size: int = 48, grey: bool = True) -> FaceSet:
+    """FER-2013 faces with their original labels, and the FER+ vote distributions beside them.
+
+    For training on both label sets at once (``soft_targets`` with ``soft_weight``
+    below 1 blends the distribution with the original label); scoring uses the
+    original FER-2013 labels. Arguments and errors as :func:`load_ferplus`.
+
+    Returns
+    -------
+    FaceSet
+        ``labels`` FER-2013's (``int64``, all seven classes), ``soft`` ``(N, 7)``
+        ``float32`` FER+ vote distributions (``NaN`` rows without votes);
+        ``meta["ferplus_labels"]`` keeps the FER+ majority labels.
+    """
+    plus = load_ferplus(root, split, size=size, grey=grey)
+    labels = np.asarray(plus.meta.pop("fer2013_labels"), np.int64)
+    meta = {**plus.meta, "dataset": "FER-2013 with FER+ votes", "ferplus_labels": plus.labels.tolist()}
+    return FaceSet(plus.images, labels, plus.va, plus.subjects, plus.names, meta, plus.soft)

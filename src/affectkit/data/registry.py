@@ -5,6 +5,7 @@ kind            path                                       splits
 ==============  =========================================  ==================================
 fer2013         image-folder root or ``fer2013.csv``       all, train, validation, test
 ferplus         folder of ``ferplus_labels.csv``           all, train, validation, test
+fer2013_votes   folder of ``ferplus_labels.csv``           all, train, validation, test
 affectnet_csv   AffectNet-style CSV (e.g. DiffusionFER)    all, train, test (md5 held-out)
 rafdb           RAF-DB ``basic`` folder                    all, train, test
 ckplus          CK+ folder                                 all (k-fold by subject)
@@ -56,6 +57,8 @@ DATASETS: dict[str, DatasetKind] = {
                            "Goodfellow et al. 2013"),
     "ferplus": DatasetKind("affectkit.data.ferplus:load_ferplus", ("all", "train", "validation", "test"),
                            "Barsoum et al. 2016"),
+    "fer2013_votes": DatasetKind("affectkit.data.ferplus:load_fer2013_votes", ("all", "train", "validation", "test"),
+                                 "Goodfellow et al. 2013 labels, Barsoum et al. 2016 votes"),
     "affectnet_csv": DatasetKind("affectkit.data.affectnet_csv:load_affectnet_faceset", ("all", "train", "test"),
                                  "Mollahosseini et al. 2017 (format)"),
     "rafdb": DatasetKind("affectkit.data.rafdb:load_rafdb", ("all", "train", "test"), "Li et al. 2017"),
