@@ -122,6 +122,12 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     return removed
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _temp_beside(path: Path) -> Path:
     path = Path(path)
     name = f".{path.stem}.affectkit-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
@@ -142,6 +148,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _temp_beside(path)
     try:
         yield Path(tmp)
+        # Some writers (safetensors) recreate the file private (0600); give it a plain file's mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +40,7 @@ from torch import nn
 
 from affectkit.errors import WeightsError, one_line, printable
 from affectkit.expressions import EXPRESSIONS
+from affectkit.io.write import atomic_path
 from affectkit.models.network import EmotionNet
 from affectkit.models.weights import load_weights_into, read_weights
 
@@ -66,12 +65,8 @@ def card_path(weights: str | Path) -> Path:
 
 def write_json_atomic(path: str | Path, obj: dict) -> None:
     """Write ``obj`` as indented JSON to ``path`` via a temporary file and rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = None, face_size: int = 48) -> Path:
@@ -96,9 +91,8 @@ def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = Non
 
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "affectkit_card": card_path(path).name})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "affectkit_card": card_path(path).name})
     card = {
         "card_version": CARD_VERSION,
         "kind": "face",
