@@ -12,6 +12,7 @@ CONTAINERS = {
     "mp4": ("mp4", ".mp4", {"movflags": "faststart"}),
     "mp4-index-at-end": ("mp4", ".mp4", {}),
     "mov": ("mov", ".mov", {"movflags": "faststart"}),
+    "mov-index-at-end": ("mov", ".mov", {}),
     "mkv": ("matroska", ".mkv", {}),
     "avi": ("avi", ".avi", {}),
 }
@@ -34,6 +35,37 @@ def write_video(path: Path, n_frames: int = 40, size: tuple[int, int] = (96, 64)
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    return path
+
+
+def write_video_with_sound(path: Path, seconds: float = 3.0, sound: str = "silence", size: tuple[int, int] = (64, 48),
+                           fps: int = 25, rate: int = 16000) -> Path:
+    """Write an MP4 of noise frames with an AAC sound track holding no speech:
+    ``sound`` is "silence", "tone" (440 Hz) or "noise" (white, quiet)."""
+    import av
+
+    rng = np.random.default_rng(0)
+    w, h = size
+    n = int(seconds * fps)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = {"silence": np.zeros_like(t), "tone": 0.3 * np.sin(2 * np.pi * 440 * t),
+            "noise": 0.05 * rng.standard_normal(t.size)}[sound].astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        audio = out.add_stream("aac", rate=rate, layout="mono")
+        for _ in range(n):
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for start in range(0, wave.size, 1024):
+            frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                out.mux(packet)
     return path
 
 

@@ -18,6 +18,10 @@ import typer
 from affectkit.errors import AffectkitError, printable
 from affectkit.io.media import DEFAULT_MAX_PIXELS
 
+MAX_SIDE = 1024
+"""Largest face or backbone input side, pixels, that the options accept (a face crop larger
+than this only costs memory: FER-2013 faces are 48 px, ImageNet inputs 224)."""
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emotion recognition from faces in images and video.")
 
 
@@ -82,7 +86,7 @@ def analyze(
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
-    max_pixels: float = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this (width x height); larger than 16 megapixels they are decoded downscaled for detection."),
+    max_pixels: float = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, max=1e12, help="Refuse images with more pixels than this (width x height); larger than 16 megapixels they are decoded downscaled for detection."),
     track: bool = typer.Option(True, "--track/--no-track", help="Follow each face across frames (track_id column)."),
     max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),
     smooth: float = typer.Option(0.0, "--smooth", min=0, help="Add *_smooth columns: per-track causal exponential moving average with this time constant, seconds (0 = off)."),
@@ -194,7 +198,7 @@ def train(
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--random-init", help="Start from ImageNet weights, or from random ones (a control). [default: pretrained]"),
     head: Optional[str] = typer.Option(None, "--head", help="features strategy: linear, logistic, svm, rf or mlp. [default: logistic]"),
     tap: Optional[str] = typer.Option(None, "--tap", help="features strategy: penultimate, logits, fc6, fc7, pyramid or a module path. [default: penultimate]"),
-    input_size: Optional[int] = typer.Option(None, "--input-size", help="features strategy: backbone input side, pixels."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", max=MAX_SIDE, help="features strategy: backbone input side, pixels."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw (cosine), sgd (Ng et al.: momentum 0.9, /10 every --lr-step-epochs) or adam (Jin et al.). [default: adamw]"),
     lr: Optional[float] = typer.Option(None, "--lr"),
     lr_step_epochs: Optional[int] = typer.Option(None, "--lr-step-epochs"),
@@ -203,7 +207,7 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2),
     network_size: Optional[int] = typer.Option(None, "--network-size", min=32),
-    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, help="Side, pixels, faces are loaded at. [default: 48]"),
+    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, max=MAX_SIDE, help="Side, pixels, faces are loaded at. [default: 48]"),
     early_stopping: Optional[int] = typer.Option(None, "--early-stopping", help="Patience in epochs on the validation score."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Train on a seeded random subset of this many faces."),
     dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop test faces duplicated from train."),
@@ -352,7 +356,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Split(s), joined with +."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (report.json, report.md, confusion.png)."),
     tta: TTA = typer.Option(TTA.flip, "--tta"),
-    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, help="Side, pixels, faces are loaded at. [default: the first model's card]"),
+    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, max=MAX_SIDE, help="Side, pixels, faces are loaded at. [default: the first model's card]"),
     dedup: bool = typer.Option(False, "--dedup", help="FER-2013: drop faces duplicated from earlier splits."),
     target_distribution: Optional[str] = typer.Option(None, "--target-distribution", help="7 comma-separated class shares (anger..neutral) for the weighted accuracy (Vielzeuf et al. 2018)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -463,8 +467,8 @@ def features(
     output: Path = typer.Option(..., "-o", "--output", help="Embeddings file: .parquet or .npz."),
     tap: List[str] = typer.Option(["penultimate"], "--tap", help="penultimate, logits, fc6, fc7, pyramid or a module path (repeatable)."),
     split: str = typer.Option("all", "--split", help="Split(s), joined with +."),
-    input_size: Optional[int] = typer.Option(None, "--input-size", help="Backbone input side, pixels [default: the weights' own]."),
-    face_size: int = typer.Option(48, "--face-size", min=16),
+    input_size: Optional[int] = typer.Option(None, "--input-size", max=MAX_SIDE, help="Backbone input side, pixels [default: the weights' own]."),
+    face_size: int = typer.Option(48, "--face-size", min=16, max=MAX_SIDE),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local ImageNet weights file."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:

@@ -178,7 +178,7 @@ def annotate(df: pd.DataFrame, source: str | Path, path: str | Path) -> Path:
             if not cv2.imwrite(str(tmp), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                 raise InputError(path, "the annotated image could not be encoded")
         return path
-    with av.open(str(source)) as c:
+    with av.open(str(source), metadata_errors="replace") as c:
         rate = c.streams.video[0].average_rate or 25
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as out:

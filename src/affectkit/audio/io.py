@@ -90,7 +90,7 @@ def _read_pyav(path: Path, sr: int) -> np.ndarray:
     import av
 
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), metadata_errors="replace")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(path, f"cannot decode audio: corrupt or unsupported format ({_ffmpeg_message(exc)})") from None
     chunks: list[np.ndarray] = []
@@ -142,7 +142,7 @@ def has_audio(path: str | Path) -> bool:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         pass
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             return bool(container.streams.audio)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(path, f"cannot open: corrupt or unsupported format ({_ffmpeg_message(exc)})") from None

@@ -137,7 +137,9 @@ def to_rgb_uint8(arr: np.ndarray, path: Path | str = "<array>") -> np.ndarray:
     elif a.dtype == np.bool_:
         a = a.astype(np.float32) * 255
     elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float32) * (255.0 if a.size and np.nanmax(a) <= 1.0 else 1.0)
+        # NaN and inf pixels (float TIFFs) become black, not a cast warning.
+        a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        a = a * (255.0 if a.size and a.max() <= 1.0 else 1.0)
     elif a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.integer):
             a = a.astype(np.float32) * (255.0 / max(1, int(a.max()))) if a.size and a.max() > 255 else a.astype(np.float32)
@@ -167,7 +169,7 @@ def _open_image(path: Path, max_pixels: int | None):
         im = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(path, "not a readable image (corrupt or wrong format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow's decoders raise many kinds (struct.error, TypeError...) on damage
         raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
     w, h = im.size
     if max_pixels is not None and w * h > max_pixels:
@@ -238,7 +240,7 @@ def read_image_scaled(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIX
         return _to_array(im, path, work_pixels)
     except InputError:
         raise
-    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
+    except Exception as exc:  # any decoder failure on a damaged file is that file's problem
         raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
     finally:
         im.close()
@@ -272,13 +274,16 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     path = Path(path)
     im = _open_image(path, max_pixels)
     try:
-        n = int(getattr(im, "n_frames", 1) or 1)
+        try:
+            n = int(getattr(im, "n_frames", 1) or 1)  # counting frames reads the whole file
+        except Exception as exc:
+            raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
         if n <= 1:
             try:
                 image, scale = _to_array(im, path, work_pixels)
             except InputError:
                 raise
-            except (OSError, SyntaxError, ValueError, MemoryError) as exc:
+            except Exception as exc:
                 raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
             yield Frame(image, 0, float("nan"), scale)
             return
@@ -289,7 +294,7 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                 image, scale = _to_array(im.copy(), path, work_pixels)
             except InputError:
                 raise
-            except (OSError, EOFError, SyntaxError, ValueError, MemoryError) as exc:
+            except Exception as exc:
                 raise InputError(path, f"animation is corrupt or truncated after frame {i - 1} of {n} "
                                        f"({_one_line(exc)})") from None
             yield Frame(image, i, t, scale)
@@ -330,9 +335,12 @@ def iter_video(path: str | Path, every: int = 1) -> Iterator[Frame]:
     if not path.is_file():
         raise InputError(path, "no such file")
     try:
-        container = av.open(str(path))
+        # Damaged metadata is not a reason to lose the frames: decode it with replacements.
+        container = av.open(str(path), metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise InputError(path, f"cannot open video ({exc.strerror or type(exc).__name__})") from None
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InputError(path, f"cannot open video ({_one_line(exc)})") from None
     with container:
         if not container.streams.video:
             raise InputError(path, "no video stream in file")
@@ -425,8 +433,8 @@ def video_frame_count(path: str | Path) -> int | None:
     import av
 
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             n = c.streams.video[0].frames if c.streams.video else 0
             return int(n) or None
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError):
         return None

@@ -130,7 +130,10 @@ def _umask() -> int:
 
 def _temp_beside(path: Path) -> Path:
     path = Path(path)
-    name = f".{path.stem}.affectkit-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    tail = f".affectkit-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}"
+    # Keep the name within the usual 255-byte limit whatever the output's own length.
+    stem = path.stem.encode("utf-8", "surrogateescape")[: 250 - len(tail)].decode("utf-8", "ignore")
+    name = f".{stem}{tail}"
     tmp = path.parent / name
     # O_EXCL: never reuse a name; mode 0o666 minus the umask, as a plain open() gives.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

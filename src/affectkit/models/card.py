@@ -271,6 +271,11 @@ def _check_temporal(card: dict, where: str) -> None:
         if not _positive_int(card["input_dim"]):
             raise WeightsError(f"{where}: model card 'input_dim' must be a positive integer, "
                                f"got {_shown(card['input_dim'])}")
+    # Every output needs a name, and every name an output.
+    if card["config"].get("task") == "classes" and "num_outputs" in card:
+        if not isinstance(card.get("classes"), list) or len(card["classes"]) != card["num_outputs"]:
+            raise WeightsError(f"{where}: model card names {len(card.get('classes') or [])} classes for "
+                               f"{_shown(card['num_outputs'])} outputs")
 
 
 def _check_voice(card: dict, where: str) -> None:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from affectkit.errors import InputError
+from affectkit.errors import InputError, WeightsError, printable
 from affectkit.temporal.evaluate import net_config, predict_sequences, prepare
 from affectkit.temporal.sequences import SequenceSet
 from affectkit.temporal.trainer import TemporalConfig, load_temporal
@@ -93,7 +93,12 @@ def analyze_clips(
             continue
         seqs = SequenceSet([faces.crops], [faces.times], np.array([-1]), [np.full((len(faces.times), 2), np.nan, np.float32)],
                            [faces.present], [""], [str(video)], tuple(classes), meta={"content": "crops", "root": str(video)})
-        pred = predict_sequences(net, net_config(card), prepare(seqs, cfg.embedding))
+        embedded = prepare(seqs, cfg.embedding)
+        if cfg.model != "c3d" and embedded.dim != int(card["input_dim"]):
+            # A card edited or paired with other weights: say so rather than fail inside the network.
+            raise WeightsError(f"{printable(model)}: the card's input_dim {card['input_dim']} does not match its "
+                               f"embedding {cfg.embedding!r}, which gives {embedded.dim}-d frames")
+        pred = predict_sequences(net, net_config(card), embedded)
         clip_rows.append({"source": str(video), "duration_s": faces.duration_s, "steps": len(faces.times),
                           "steps_with_face": int(faces.present.sum()), **_values(cfg.task, pred, classes, 0)})
         for t, (time_s, present) in enumerate(zip(faces.times, faces.present)):

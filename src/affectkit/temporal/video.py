@@ -52,7 +52,7 @@ def video_duration(path: str | Path) -> float | None:
     import av
 
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             if not c.streams.video:
                 return None
             s = c.streams.video[0]

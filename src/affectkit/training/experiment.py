@@ -135,6 +135,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if not (isinstance(self.face_size, int) and 16 <= self.face_size <= 1024):
+            raise ValueError(f"face_size must be a whole number of pixels from 16 to 1024, got {self.face_size!r}")
         if not (self.protocol in ("split", "loso") or self.protocol.startswith("kfold:")):
             raise ValueError(f"protocol must be split, kfold:K or loso, got {self.protocol!r}")
         if isinstance(self.train, dict):

@@ -86,8 +86,9 @@ def extract_features(
     if input_size is not None:
         smallest = backbone_spec(backbone).preprocess.min_size
         # An explicit size is never changed behind the user's back (FeatureTaps would raise it).
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < smallest:
-            raise ValueError(f"input_size must be a whole number of pixels >= {smallest} for {backbone}, "
+        if (isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < smallest
+                or input_size > 1024):
+            raise ValueError(f"input_size must be a whole number of pixels from {smallest} to 1024 for {backbone}, "
                              f"got {input_size!r}")
 
     model = FeatureTaps(backbone, taps, input_size=input_size, pretrained=pretrained, weights=weights)
