@@ -294,6 +294,7 @@ def test_emodb_loader_counts(emodb):
     assert by_speaker["03"] == "m" and by_speaker["08"] == "f"
 
 
+@pytest.mark.slow
 def test_tiny_emodb_loso_beats_chance(emodb, tmp_path, cache):
     from affectkit.audio.experiment import run_audio_experiment
 

@@ -176,6 +176,7 @@ def test_afew_and_send_layouts_on_real_video(media, tmp_path, cache):
 # ----------------------------------------------------------------------------- CLI training and evaluation
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,low,high", [("mean", 0.0, 0.68), ("selection", 0.0, 0.68), ("lstm", 0.85, 1.0),
                                             ("gru", 0.85, 1.0), ("transformer_lstm", 0.8, 1.0)])
 def test_cli_trains_and_evaluates_order_rule(tmp_path, model, low, high):
@@ -192,6 +193,7 @@ def test_cli_trains_and_evaluates_order_rule(tmp_path, model, low, high):
     assert _report(tmp_path / "eval")["pooled"]["accuracy"] == pytest.approx(trained)
 
 
+@pytest.mark.slow
 def test_cli_per_step_valence_needs_memory(tmp_path):
     csv = _accumulate_csv(tmp_path / "d")
     scores = {}
@@ -206,6 +208,7 @@ def test_cli_per_step_valence_needs_memory(tmp_path):
     assert scores["mean"]["valence"]["sequence_ccc"] < 0.5
 
 
+@pytest.mark.slow
 def test_cli_c3d_learns_motion_direction(tmp_path):
     csv = _motion_csv(tmp_path / "d")
     r = runner.invoke(app, ["train", "--temporal", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "crops",
@@ -217,6 +220,7 @@ def test_cli_c3d_learns_motion_direction(tmp_path):
     assert rep["pooled"]["accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_cli_kfold_by_subject(tmp_path):
     csv = _order_csv(tmp_path / "d", n=72, n_test=0)
     r = runner.invoke(app, ["train", "--temporal", "gru", "--data", f"seqcsv:{csv}", "--embedding", "precomputed",
@@ -226,6 +230,7 @@ def test_cli_kfold_by_subject(tmp_path):
     assert rep["pooled"]["n"] == 72 and len(list((tmp_path / "run" / "seed_0").glob("fold_*/model.safetensors"))) == 3
 
 
+@pytest.mark.slow
 def test_cli_temporal_errors_are_one_line(tmp_path):
     csv = _order_csv(tmp_path / "d", n=12, n_test=4)
     r = runner.invoke(app, ["train", "--temporal", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "emotion",
@@ -242,6 +247,7 @@ def test_cli_temporal_errors_are_one_line(tmp_path):
 # ----------------------------------------------------------------------------- a real clip and a real video
 
 
+@pytest.mark.slow
 def test_afew_va_clip_to_video_clip_command(shared, media, tmp_path, cache):
     """Train per-step valence/arousal on the real AFEW-VA clip (emotion-model embeddings),
     then run the model on a real video. The clip's ratings are constant, so this checks

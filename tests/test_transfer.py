@@ -62,6 +62,7 @@ def _features_cfg(csv: Path, out: Path, **kw) -> ExperimentConfig:
                             input_size=64, **kw)
 
 
+@pytest.mark.slow
 def test_features_strategy_learns_classes_and_va(faces_csv, tmp_path):
     rep = run_experiment(_features_cfg(faces_csv, tmp_path / "exp", train=FinetuneConfig(task="multitask"),
                                        seeds=[0, 1], head="logistic"))
@@ -74,18 +75,21 @@ def test_features_strategy_learns_classes_and_va(faces_csv, tmp_path):
     assert "Mean ± std" in (tmp_path / "exp" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_features_strategy_is_at_chance_on_shuffled_labels(tmp_path):
     csv = _make_csv(tmp_path / "shuffled", shuffle_labels=True)
     rep = run_experiment(_features_cfg(csv, tmp_path / "exp", head="linear"))
     assert rep["pooled"]["accuracy"] < 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["svm", "rf", "mlp"])
 def test_other_heads(faces_csv, tmp_path, head):
     rep = run_experiment(_features_cfg(faces_csv, tmp_path / head, head=head))
     assert rep["pooled"]["accuracy"] >= 0.8
 
 
+@pytest.mark.slow
 def test_subject_kfold_and_loso_protocols(faces_csv, tmp_path):
     kf = run_experiment(_features_cfg(faces_csv, tmp_path / "kf", protocol="kfold:3", train_split="train+test"))
     assert kf["pooled"]["n"] == 96  # every face tested exactly once
@@ -95,6 +99,7 @@ def test_subject_kfold_and_loso_protocols(faces_csv, tmp_path):
     assert loso["pooled"]["accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_cross_dataset_protocol_tests_on_the_other_dataset(faces_csv, tmp_path):
     other = _make_csv(tmp_path / "other", n=48, shuffle_labels=True, seed=3)
     rep = run_experiment(_features_cfg(faces_csv, tmp_path / "x", test_data=f"csv:{other}", head="linear"))
@@ -102,6 +107,7 @@ def test_cross_dataset_protocol_tests_on_the_other_dataset(faces_csv, tmp_path):
     assert rep["pooled"]["accuracy"] < 0.9  # its labels are shuffled
 
 
+@pytest.mark.slow
 def test_subject_protocol_needs_subjects(tmp_path, shared):
     with pytest.raises(ValueError, match="subject"):
         run_experiment(ExperimentConfig(data=f"fer2013:{shared / 'data' / 'fer2013'}", out=str(tmp_path),
@@ -156,6 +162,7 @@ def _tiny(**kw) -> FinetuneConfig:
     return FinetuneConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy,changes", [("frozen", False), ("staged", False), ("full", True)])
 def test_strategies_freeze_the_backbone_as_documented(faces_csv, tmp_path, strategy, changes):
     train = load_dataset(f"csv:{faces_csv}", "train")
@@ -169,6 +176,7 @@ def test_strategies_freeze_the_backbone_as_documented(faces_csv, tmp_path, strat
     assert not list((tmp_path / strategy).rglob("*.ckpt"))
 
 
+@pytest.mark.slow
 def test_staged_second_stage_trains_the_backbone(faces_csv, tmp_path):
     train = load_dataset(f"csv:{faces_csv}", "train")
     model = finetune(train, tmp_path / "staged2", _tiny(strategy="staged", head_epochs=1, epochs=2))
@@ -176,6 +184,7 @@ def test_staged_second_stage_trains_the_backbone(faces_csv, tmp_path):
     assert not all(torch.equal(after[k], before[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_epoch(faces_csv, tmp_path):
     train = load_dataset(f"csv:{faces_csv}", "train")
     finetune(train, tmp_path / "run", _tiny(epochs=1))
@@ -185,6 +194,7 @@ def test_resume_continues_from_the_last_epoch(faces_csv, tmp_path):
     assert set(pd.read_csv(logs[1])["epoch"].dropna().astype(int)) == {1}
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_a_run_that_cannot_improve(faces_csv, tmp_path):
     train = load_dataset(f"csv:{faces_csv}", "train")
     val = load_dataset(f"csv:{faces_csv}", "test")
@@ -193,6 +203,7 @@ def test_early_stopping_stops_a_run_that_cannot_improve(faces_csv, tmp_path):
     assert log["epoch"].max() < 5
 
 
+@pytest.mark.slow
 def test_task_needs_matching_labels(faces_csv, tmp_path):
     train = load_dataset(f"csv:{faces_csv}", "train")
     no_va = train.subset(np.arange(len(train)))
@@ -201,6 +212,7 @@ def test_task_needs_matching_labels(faces_csv, tmp_path):
         finetune(no_va, tmp_path / "x", _tiny(task="va"))
 
 
+@pytest.mark.slow
 def test_cascade_records_its_lineage(faces_csv, tmp_path):
     cfg = ExperimentConfig(
         data=f"csv:{faces_csv}", out=str(tmp_path / "cascade"), strategy="full", val_split=None, tta="none",
@@ -214,6 +226,7 @@ def test_cascade_records_its_lineage(faces_csv, tmp_path):
     assert "valence" in rep["pooled"] and "accuracy" in rep["pooled"]
 
 
+@pytest.mark.slow
 def test_cli_train_evaluate_features(faces_csv, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
@@ -243,6 +256,7 @@ def test_cli_train_evaluate_features(faces_csv, tmp_path):
     assert len(df) == 96 and len(df["penultimate"][0]) == 1280 and len(df["pyramid"][0]) == 1408
 
 
+@pytest.mark.slow
 def test_cli_yaml_config_and_errors(faces_csv, tmp_path):
     runner = CliRunner()
     cfg = tmp_path / "exp.yaml"

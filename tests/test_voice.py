@@ -88,6 +88,7 @@ def test_frame_without_face_is_fused_from_the_voice(anger_clip):
     assert rows[1]["fused_anger"] == pytest.approx(1 / 7)
 
 
+@pytest.mark.slow
 def test_cli_trains_a_voice_model_and_analyze_uses_it(shared, anger_clip, tmp_path, cache):
     """affectkit train on an EmoDB subset (3 speakers, leave-one-speaker-out), then the
     exported MLP drives analyze --audio."""
