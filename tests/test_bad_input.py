@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from generated import CONTAINERS, truncate, write_gif, write_image, write_video
@@ -245,3 +246,30 @@ def test_a_signal_stops_with_one_line_and_keeps_the_old_table(tmp_path, sig, unt
     assert err.strip().splitlines() == [f"interrupted ({signal.Signals(sig).name}): nothing was written; {out} is as it was"]
     assert out.read_text() == "good table\n"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_says_what_was_kept(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("happiness", "sadness"):
+        folder = tmp_path / "faces" / "train" / c
+        folder.mkdir(parents=True)
+        for i in range(32):
+            Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(folder / f"{i}.png")
+    exe = Path(sys.executable).with_name("affectkit")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([str(exe), "train", "--data", f"folder:{tmp_path / 'faces'}", "--val-split", "none",
+                             "--test-split", "train", "--epochs", "1000", "--network-size", "32", "--random-init",
+                             "--out", str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    last = out / "seed_0" / "model" / "checkpoints" / "last.safetensors"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline:  # stop it once an epoch is kept
+        time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1] == f"interrupted (SIGTERM): checkpoints so far are in {out}; re-run the same command to resume"
+    assert last.exists()

@@ -60,7 +60,11 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_received: list[int] = []  # the signals that arrived, for libraries that swallow our exception
+
+
 def _raise_interrupted(signum, frame) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -71,6 +75,13 @@ def _on_interrupt(kept: str):
         yield
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
+        _echo_err(f"interrupted ({signal.Signals(signum).name}): {kept}")
+        raise typer.Exit(128 + int(signum)) from None
+    except SystemExit:
+        # Lightning catches the interrupt inside training, shuts down and calls exit(1).
+        if not _received:
+            raise
+        signum = _received[-1]
         _echo_err(f"interrupted ({signal.Signals(signum).name}): {kept}")
         raise typer.Exit(128 + int(signum)) from None
 
