@@ -234,7 +234,13 @@ def main() -> int:
     ap.add_argument("--model", default="default")
     ap.add_argument("--no-card", action="store_true", help="do not write metrics into the bundled model card")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--card-only", action="store_true",
+                    help="only copy the figures of the last run (the .json beside --out) into the bundled card")
     args = ap.parse_args()
+    if args.card_only:
+        results = json.loads(Path(args.out).with_suffix(".json").read_text())
+        _write_card(args.model, results, results.get("command", "python benchmarks/run_benchmarks.py"))
+        return 0
     shared = shared_dir()
     if not (shared / "data").is_dir():
         print(f"error: shared data folder {shared} not found (set AFFECTKIT_SHARED)", file=sys.stderr)
@@ -259,9 +265,17 @@ def main() -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(render(results, command))
     tmp.replace(out)
-    write_json_atomic(out.with_suffix(".json"), results)
+    write_json_atomic(out.with_suffix(".json"), {**results, "command": command})
     if args.model in BUNDLED and not args.no_card:
-        weights = bundled_path(args.model)
+        _write_card(args.model, results, command)
+    print(render(results, command))
+    return 0
+
+
+def _write_card(model: str, results: dict, command: str) -> None:
+    """Copy the headline figures into the bundled model's card."""
+    if model in BUNDLED:
+        weights = bundled_path(model)
         card = read_card(weights)
         fer = results["fer2013"]
         card["metrics"] = {
@@ -281,8 +295,6 @@ def main() -> int:
             "tta": "mirror averaging",
         }
         write_json_atomic(card_path(weights), card)
-    print(render(results, command))
-    return 0
 
 
 if __name__ == "__main__":

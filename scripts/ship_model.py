@@ -13,11 +13,21 @@ into src/affectkit/weights/NAME.*. Metrics are then filled in by
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from affectkit.models.card import export_model, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Terms of the data and weights a bundled model may be trained from; a card lists those its
+# training section (the whole lineage) names.
+LICENCES = {
+    "fer2013": "FER-2013 (Goodfellow et al. 2013), Kaggle release, research use",
+    "diffusionfer": "DiffusionFER (FER-Universe), CC0-1.0, synthetic faces",
+    "ferplus": "FER+ votes (Barsoum et al. 2016, microsoft/FERPlus), MIT",
+    "imagenet_weights": "torchvision / timm ImageNet weights (BSD-3-Clause code; ImageNet terms of use)",
+}
 
 
 def main() -> None:
@@ -26,8 +36,11 @@ def main() -> None:
     ap.add_argument("--name", default="default")
     args = ap.parse_args()
     net, card = load_model(args.model)
+    recipe = dict(card.get("training", {}))
+    text = json.dumps(recipe).lower()
+    recipe["licences"] = {k: v for k, v in LICENCES.items() if k in text or k == "imagenet_weights"}
     dest = ROOT / "src" / "affectkit" / "weights" / f"{args.name}.safetensors"
-    export_model(net, dest, recipe=card.get("training", {}), face_size=card["input"]["face_size"])
+    export_model(net, dest, recipe=recipe, face_size=card["input"]["face_size"])
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB) and {dest.with_suffix('.json')}")
 
 
