@@ -149,53 +149,79 @@ def write_doc() -> None:
             lines.append(f"affectkit train {args} --out runs/results/{name}")
         lines += ["```", ""]
     lines += _targets()
+    text = "\n".join(lines)
+    # benchmarks/levers.py writes its own section; keep it.
+    old = DOC.read_text() if DOC.exists() else ""
+    if "<!-- levers:begin -->" in old:
+        text = text.rstrip("\n") + "\n\n" + old[old.index("<!-- levers:begin -->"):]
     DOC.parent.mkdir(exist_ok=True)
     tmp = DOC.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
+    tmp.write_text(text)
     tmp.replace(DOC)
     print(f"wrote {DOC}")
 
 
 def _targets() -> list[str]:
-    """The shipped model against the issue's targets, from docs/benchmarks.json."""
+    """The shipped model against issue #15's targets, from docs/benchmarks.json."""
     bench = ROOT / "docs" / "benchmarks.json"
     if not bench.exists():
         return []
     b = json.loads(bench.read_text())
-    fer, dfer = b["fer2013"], b["diffusionfer"]
+    fer, dfer, plus = b["fer2013"], b["diffusionfer"], b.get("ferplus")
+    names = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    worst = min(range(7), key=lambda i: fer["all"]["recall"][i])
     rows = [
-        ("FER-2013 PrivateTest accuracy, single model", "≥ 73.5 %", f"{fer['all']['accuracy'] * 100:.2f} %"),
-        ("… without the test faces duplicated in train", "reported", f"{fer['without_train_duplicates']['accuracy'] * 100:.2f} %"),
-        ("DiffusionFER held-out valence CCC", "≥ 0.70", f"{dfer['valence_ccc']:.3f}"),
-        ("DiffusionFER held-out arousal CCC", "≥ 0.60", f"{dfer['arousal_ccc']:.3f}"),
+        ("FER-2013 PrivateTest accuracy", "≥ 73.5 %", f"{fer['all']['accuracy'] * 100:.2f} %"),
+        ("FER-2013 PrivateTest UAR", "≥ 70 %", f"{fer['all']['uar'] * 100:.2f} %"),
+        ("FER-2013 PrivateTest lowest class recall", "≥ 55 %",
+         f"{fer['all']['recall'][worst] * 100:.1f} % ({names[worst]})"),
+        ("… accuracy without the test faces duplicated in train", "reported",
+         f"{fer['without_train_duplicates']['accuracy'] * 100:.2f} %"),
+    ]
+    if plus:
+        rows.append(("FER+ PrivateTest accuracy (majority, seven shared classes)", "≥ 86 %", f"{plus['accuracy'] * 100:.2f} %"))
+    if "expression_uar" in dfer:
+        rows.append(("DiffusionFER held-out expression UAR", "≥ 70 %", f"{dfer['expression_uar'] * 100:.2f} %"))
+    rows += [
+        ("DiffusionFER held-out valence CCC", "≥ 0.85", f"{dfer['valence_ccc']:.3f}"),
+        ("DiffusionFER held-out arousal CCC", "≥ 0.85", f"{dfer['arousal_ccc']:.3f}"),
     ]
     return [
-        "## The shipped default model against the targets",
+        TARGETS_HEAD,
         "",
         "From `docs/benchmarks.json` (written by `python benchmarks/run_benchmarks.py`; mirror TTA, through "
-        "`analyze --faces-cropped`). The model is the MobileNetV2 of the main job; it was not retrained in this "
-        "round (see below).",
+        "`analyze --faces-cropped`), for the model that ships (`configs/default_stage3.yaml`). PrivateTest was "
+        "read once for it, after it was chosen on PublicTest (levers below).",
         "",
         "| measure | target | measured |",
         "|---|---|---|",
         *[f"| {a} | {t} | {m} |" for a, t, m in rows],
         "",
-        f"The valence/arousal targets are met. The FER-2013 target is not: {fer['all']['accuracy'] * 100:.2f} % "
-        "is the best single-model figure measured here. What stands in the way is compute: no GPU was lent to "
-        "this work, and published single models near 73 % (VGG or ResNet networks at larger input sizes, "
-        "trained for many more epochs than the default model's 20 + 5) need far more training than a 2-core "
-        "CPU gives in a working session. The machinery to train them is here: `affectkit train --data fer2013:... "
-        "--backbone resnet50 --weights resnet50-11ad3fa6.pth --network-size 224 --optimizer sgd ...` on a GPU, "
-        "then `scripts/ship_model.py`.",
-        "",
     ]
+
+
+TARGETS_HEAD = "## The shipped default model against the targets"
+
+
+def _splice(doc: str, head: str, end_marker: str, lines: list[str]) -> str:
+    """Replace the section starting at ``head`` up to ``end_marker`` (or the end) with ``lines``."""
+    start = doc.index(head)
+    end = doc.find(end_marker, start)
+    end = len(doc) if end < 0 else end
+    return doc[:start] + "\n".join(lines) + "\n" + doc[end:]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--doc-only", action="store_true")
+    ap.add_argument("--targets-only", action="store_true",
+                    help="only rewrite the targets section from docs/benchmarks.json (the other sections need runs/results)")
     ap.add_argument("--only", nargs="*", help="Run only these experiment names.")
     a = ap.parse_args()
+    if a.targets_only:
+        DOC.write_text(_splice(DOC.read_text(), TARGETS_HEAD, "<!-- levers:begin -->", _targets()))
+        print(f"wrote {DOC}")
+        return
     if not a.doc_only:
         for _, name, _, args in EXPERIMENTS:
             if not a.only or name in a.only:
