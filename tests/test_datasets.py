@@ -100,6 +100,28 @@ def _make_fer_csv(path):
     return path
 
 
+def _make_ferplus(root):
+    """data/fer2013/test/<class>/*.jpg and data/ferplus/ferplus_labels.csv, FER+'s shared layout."""
+    from affectkit.expressions import FER2013_FOLDERS
+
+    for folder in FER2013_FOLDERS:  # the loader wants every class folder, even an empty one
+        (root / "fer2013" / "test" / folder).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, (folder, votes) in enumerate([("happy", {"happiness": 8, "neutral": 2}),
+                                         ("angry", {"anger": 3, "disgust": 6, "contempt": 1}),
+                                         ("sad", {"contempt": 7, "sadness": 3})]):
+        rel = f"test/{folder}/PrivateTest_{i}.jpg"
+        _save(root / "fer2013" / rel, rng.integers(0, 255, (48, 48), dtype=np.uint8))
+        counts = {c: votes.get(c, 0) for c in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust",
+                                               "fear", "contempt", "unknown", "NF")}
+        majority = max(votes, key=votes.get)
+        rows.append({"path": rel, "usage": "PrivateTest", **counts, "ferplus_majority": majority})
+    (root / "ferplus").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(root / "ferplus" / "ferplus_labels.csv", index=False)
+    return root / "ferplus"
+
+
 # ---------------------------------------------------------------- RAF-DB
 
 
@@ -288,8 +310,9 @@ def test_fer2013_faceset_shared_validation(shared):
     assert faces.images.shape == (3589, 32, 32, 3) and faces.images.dtype == np.uint8
     assert np.bincount(faces.labels, minlength=7).min() > 0 and faces.meta["split"] == "validation"
     assert (faces.images[..., 0] == faces.images[..., 2]).all()  # grey repeated into RGB
-    image, label, va = FaceDataset(faces)[0]
+    image, label, va, soft = FaceDataset(faces)[0]
     assert image.shape == (3, 32, 32) and int(label) == faces.labels[0] and bool(va.isnan().all())
+    assert soft.shape == (7,) and bool(soft.isnan().all())  # FER-2013 alone has no vote distributions
 
 
 def test_fer2013_dedup_csv_layout(tmp_path):
@@ -342,8 +365,13 @@ def test_registry_round_trip(tmp_path):
     (tmp_path / "faces.csv").write_text("path,label\nfolder/happy/a.png,sad\n")
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("subDirectory_filePath,valence,arousal,expression\nfolder/happy/a.png,0.1,0.2,1\n")
+    plus = _make_ferplus(tmp_path / "data")
+    from affectkit.data.ferplus import load_fer2013_votes, load_ferplus
+
     cases = {
         "fer2013": (fer, load_fer2013_faceset(fer, "test")),
+        "ferplus": (plus, load_ferplus(plus, "test")),
+        "fer2013_votes": (plus, load_fer2013_votes(plus, "test")),
         "affectnet_csv": (sheet, load_affectnet_faceset(sheet)),
         "rafdb": (rafdb, load_rafdb(rafdb)),
         "ckplus": (ck, load_ckplus(ck)),
@@ -353,7 +381,7 @@ def test_registry_round_trip(tmp_path):
     }
     assert set(cases) == set(DATASETS)
     for kind, (path, direct) in cases.items():
-        split = "test" if kind == "fer2013" else "all"
+        split = "test" if kind in ("fer2013", "ferplus", "fer2013_votes") else "all"
         faces = load_dataset(f"{kind}:{path}", split)
         assert np.array_equal(faces.images, direct.images), kind
         assert np.array_equal(faces.labels, direct.labels) and faces.names == direct.names, kind
@@ -392,3 +420,19 @@ def test_ferplus_majority_labels_and_vote_distributions(shared):
     agree = (votes.labels[lab] == plus.labels[lab]).mean()
     assert 0.6 < agree < 0.7  # FER+ overturned a third of FER-2013's labels (shared/README.md)
     assert np.array_equal(votes.images, plus.images) and (votes.labels >= 0).all()
+
+
+def test_ferplus_layout_labels_and_votes(tmp_path, cache):
+    from affectkit.data.ferplus import load_fer2013_votes, load_ferplus
+    from affectkit.expressions import EXPRESSIONS
+
+    plus = load_ferplus(_make_ferplus(tmp_path / "data"), "test")
+    by_name = dict(zip(plus.names, range(len(plus))))
+    i_happy, i_angry, i_sad = (by_name[f"test/{f}/PrivateTest_{k}.jpg"] for k, f in enumerate(("happy", "angry", "sad")))
+    assert plus.labels[i_happy] == EXPRESSIONS.index("happiness")
+    assert plus.labels[i_angry] == EXPRESSIONS.index("disgust")  # FER+ overturned the folder's label
+    assert plus.labels[i_sad] == -1  # contempt is not one of the seven: not scored
+    assert plus.soft[i_angry].tolist() == pytest.approx([3 / 9, 6 / 9, 0, 0, 0, 0, 0])  # contempt vote dropped
+    assert plus.soft[i_sad].tolist() == pytest.approx([0, 0, 0, 0, 1, 0, 0])
+    votes = load_fer2013_votes(tmp_path / "data" / "ferplus", "test")
+    assert votes.labels[i_angry] == EXPRESSIONS.index("anger") and np.array_equal(votes.soft, plus.soft)
