@@ -13,6 +13,7 @@ decoded at a reduced scale (``Frame.scale``), so memory stays bounded.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -166,7 +167,11 @@ def _open_image(path: Path, max_pixels: int | None):
         raise InputError(path, "no such file")
     Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces PIL's warning/bomb error
     try:
-        im = Image.open(path)
+        with warnings.catch_warnings():
+            # Pillow warns (Corrupt EXIF data, Truncated File Read) before it fails or
+            # recovers; the outcome is what the user gets, on one line.
+            warnings.simplefilter("ignore")
+            im = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(path, "not a readable image (corrupt or wrong format)") from None
     except Exception as exc:  # Pillow's decoders raise many kinds (struct.error, TypeError...) on damage
@@ -186,6 +191,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _to_array(im, path: Path, work_pixels: int | None) -> tuple[np.ndarray, float]:
     """Decode one PIL frame to RGB uint8, downscaled to about ``work_pixels`` if larger."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # see _open_image
+        return _decode(im, path, work_pixels)
+
+
+def _decode(im, path: Path, work_pixels: int | None) -> tuple[np.ndarray, float]:
     from PIL import Image, ImageOps
 
     w0, h0 = im.size
@@ -275,7 +286,9 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     im = _open_image(path, max_pixels)
     try:
         try:
-            n = int(getattr(im, "n_frames", 1) or 1)  # counting frames reads the whole file
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # see _open_image
+                n = int(getattr(im, "n_frames", 1) or 1)  # counting frames reads the whole file
         except Exception as exc:
             raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
         if n <= 1:
@@ -290,8 +303,11 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         t = 0.0
         for i in range(n):
             try:
-                im.seek(i)
-                image, scale = _to_array(im.copy(), path, work_pixels)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # see _open_image
+                    im.seek(i)
+                    frame = im.copy()
+                image, scale = _to_array(frame, path, work_pixels)
             except InputError:
                 raise
             except Exception as exc:
