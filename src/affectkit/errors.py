@@ -80,6 +80,8 @@ def one_line(text: object, limit: int = 200) -> str:
     str
     """
     s = re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+    if not s and isinstance(text, BaseException):
+        s = type(text).__name__  # an exception without a message still says what it was
     return s if len(s) <= limit else s[: limit - 3].rstrip() + "..."
 
 

@@ -22,7 +22,6 @@ code.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -467,6 +466,7 @@ def save_audio_model(
     """
     from safetensors.torch import save_file
 
+    from affectkit.io.write import atomic_path
     from affectkit.models.card import write_json_atomic
 
     if not isinstance(model, MLPClassifier) or not hasattr(model, "net_"):
@@ -483,9 +483,8 @@ def save_audio_model(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.net_.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "affectkit_card": audio_card_path(path).name})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "affectkit_card": audio_card_path(path).name})
     card = {
         "card_version": AUDIO_CARD_VERSION,
         "name": path.stem,

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from affectkit.errors import InputError
+from affectkit.errors import InputError, one_line
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
@@ -175,18 +175,13 @@ def _open_image(path: Path, max_pixels: int | None):
     except UnidentifiedImageError:
         raise InputError(path, "not a readable image (corrupt or wrong format)") from None
     except Exception as exc:  # Pillow's decoders raise many kinds (struct.error, TypeError...) on damage
-        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+        raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
     w, h = im.size
     if max_pixels is not None and w * h > max_pixels:
         im.close()
         raise InputError(path, f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, above the limit of "
                                f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)")
     return im
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text[:200] + "...") if len(text) > 200 else text or type(exc).__name__
 
 
 def _to_array(im, path: Path, work_pixels: int | None) -> tuple[np.ndarray, float]:
@@ -252,7 +247,7 @@ def read_image_scaled(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIX
     except InputError:
         raise
     except Exception as exc:  # any decoder failure on a damaged file is that file's problem
-        raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+        raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
     finally:
         im.close()
 
@@ -290,14 +285,14 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                 warnings.simplefilter("ignore")  # see _open_image
                 n = int(getattr(im, "n_frames", 1) or 1)  # counting frames reads the whole file
         except Exception as exc:
-            raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+            raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
         if n <= 1:
             try:
                 image, scale = _to_array(im, path, work_pixels)
             except InputError:
                 raise
             except Exception as exc:
-                raise InputError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+                raise InputError(path, f"corrupt or truncated image ({one_line(exc)})") from None
             yield Frame(image, 0, float("nan"), scale)
             return
         t = 0.0
@@ -312,7 +307,7 @@ def iter_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                 raise
             except Exception as exc:
                 raise InputError(path, f"animation is corrupt or truncated after frame {i - 1} of {n} "
-                                       f"({_one_line(exc)})") from None
+                                       f"({one_line(exc)})") from None
             yield Frame(image, i, t, scale)
             t += float(im.info.get("duration") or 100) / 1000.0  # GIF default: 100 ms
     finally:
@@ -356,7 +351,7 @@ def iter_video(path: str | Path, every: int = 1) -> Iterator[Frame]:
     except av.error.FFmpegError as exc:
         raise InputError(path, f"cannot open video ({exc.strerror or type(exc).__name__})") from None
     except (UnicodeDecodeError, ValueError, OSError) as exc:
-        raise InputError(path, f"cannot open video ({_one_line(exc)})") from None
+        raise InputError(path, f"cannot open video ({one_line(exc)})") from None
     with container:
         if not container.streams.video:
             raise InputError(path, "no video stream in file")

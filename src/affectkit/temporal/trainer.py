@@ -426,14 +426,15 @@ def export_temporal(net: TemporalNet, path: str | Path, card: dict) -> Path:
     """
     from safetensors.torch import save_file
 
+    from affectkit.io.write import atomic_path
     from affectkit.models.card import CARD_VERSION, card_path, write_json_atomic
 
     card = {"card_version": CARD_VERSION, **card}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.safetensors")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata={"affectkit": "temporal"})
-    tmp.replace(path)
+    # A unique temporary name: two runs exporting into one folder must not collide.
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata={"affectkit": "temporal"})
     write_json_atomic(card_path(path), card)
     return path
 
