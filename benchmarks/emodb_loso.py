@@ -180,10 +180,9 @@ def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
            "goal_uar": GOAL_UAR, "best": best["name"], "best_uar": best_uar}
     if kept_entry is not None:
         out["voice_model"] = kept_entry  # written by benchmarks/voice_model.py, not by this run
-    from affectkit.evaluation.report import _jsonable
+    from affectkit.io.write import write_json_atomic
 
-    with atomic_path(docs / "audio.json") as tmp:
-        tmp.write_text(json.dumps(_jsonable(out), indent=1, allow_nan=False) + "\n")
+    write_json_atomic(docs / "audio.json", out, indent=1)
 
     pct = lambda v: "" if v is None else f"{v * 100:.2f}"  # noqa: E731
     lines = [

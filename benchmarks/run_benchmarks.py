@@ -38,7 +38,8 @@ from affectkit import analyze
 from affectkit.data.affectnet_csv import load_affectnet_csv
 from affectkit.evaluation.metrics import ccc, classification_report
 from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
-from affectkit.models.card import card_path, read_card, write_json_atomic
+from affectkit.io.write import write_json_atomic
+from affectkit.models.card import card_path, read_card
 from affectkit.models.recognizer import BUNDLED, Recognizer, bundled_path
 from affectkit.paths import shared_dir
 

@@ -370,7 +370,7 @@ def section(r: dict) -> str:
 
 
 def write_docs(docs: Path, result: dict) -> None:
-    from affectkit.evaluation.report import _jsonable
+    from affectkit.io.write import write_json_atomic
 
     docs.mkdir(parents=True, exist_ok=True)
     md, js = docs / "audio.md", docs / "audio.json"
@@ -382,8 +382,7 @@ def write_docs(docs: Path, result: dict) -> None:
         text = text.rstrip("\n") + "\n\n" + new
     payload = json.loads(js.read_text()) if js.is_file() else {}
     payload["voice_model"] = result
-    with atomic_path(js) as tmp:
-        tmp.write_text(json.dumps(_jsonable(payload), indent=1, allow_nan=False) + "\n")
+    write_json_atomic(js, payload, indent=1)
     with atomic_path(md) as tmp:
         tmp.write_text(text)
     print(f"wrote the voice-model section of {md} and the voice_model entry of {js}")

@@ -57,3 +57,34 @@ def test_read_table_errors_name_the_file(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(InputError, match="bad.parquet"):
         read_table(bad)
+
+
+def test_jsonable_gives_plain_json_values(tmp_path):
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from affectkit.io.write import jsonable, write_json_atomic
+
+    value = {1: np.float32(0.5), "n": np.int64(3), "ok": np.bool_(True), "bad": [math.nan, -math.inf, np.float64(2)],
+             "arr": np.arange(3), "t": (1, "a"), "path": Path("x/y.csv"), "none": None}
+    out = jsonable(value)
+    assert out == {"1": 0.5, "n": 3, "ok": True, "bad": [None, None, 2.0], "arr": [0, 1, 2], "t": [1, "a"],
+                   "path": str(Path("x/y.csv")), "none": None}
+    assert type(out["n"]) is int and type(out["ok"]) is bool and type(out["1"]) is float
+    json.dumps(out, allow_nan=False)  # standard JSON: no NaN left
+    path = write_json_atomic(tmp_path / "r.json", value, indent=1)
+    assert json.loads(path.read_text()) == out
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_one_jsonable_helper():
+    """The JSON converter exists once (io.write.jsonable); no module keeps its own copy."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "affectkit"
+    copies = [str(f.relative_to(src)) for f in src.rglob("*.py") if re.search(r"^\s*def _?jsonable\(", f.read_text(), re.M)]
+    assert copies == [str(Path("io") / "write.py")]

@@ -466,8 +466,7 @@ def save_audio_model(
     """
     from safetensors.torch import save_file
 
-    from affectkit.io.write import atomic_path
-    from affectkit.models.card import write_json_atomic
+    from affectkit.io.write import atomic_path, write_json_atomic
 
     if not isinstance(model, MLPClassifier) or not hasattr(model, "net_"):
         raise TypeError(f"save_audio_model saves a fitted MLPClassifier, got {type(model).__name__}")

@@ -6,7 +6,6 @@ interrupted run never leaves a half-written report.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -15,7 +14,7 @@ import numpy as np
 
 from affectkit.evaluation.metrics import REGRESSION_METRICS
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.write import atomic_path
+from affectkit.io.write import atomic_path, write_json_atomic
 
 _HEADLINE = ("n", "accuracy", "uar", "macro_f1", "weighted_accuracy", "mean_ccc", "mean_sequence_ccc")
 
@@ -78,21 +77,6 @@ def plot_confusion(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     return path
-
-
-def _jsonable(obj):
-    """Nested copy with numpy types as Python ones and NaN/inf as None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 def _fmt(x) -> str:
@@ -181,8 +165,7 @@ def write_report(
         if len(names) != n:
             raise ValueError(f"{len(names)} class names for a {n}-class confusion matrix")
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md"}
-    with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(_jsonable(report), indent=2, allow_nan=False) + "\n")
+    write_json_atomic(paths["json"], report)
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(_markdown(report, names, title))
     if names is not None:

@@ -1,6 +1,8 @@
 """Write result tables and files atomically (temporary file in the same folder, then
 rename), so an interrupted run never leaves a half-written output or clobbers a
-good one.
+good one. JSON files (model cards, reports, saved fusion models) go through
+:func:`write_json_atomic`, and :func:`jsonable` is the one converter of results to
+plain JSON values.
 
 Temporary files are named ``.<stem>.affectkit-<pid>-<random><suffix>``: a run killed
 outright (SIGKILL, power loss) cannot remove its own, so the next run that writes into
@@ -9,13 +11,16 @@ the same folder removes those whose process is gone (:func:`remove_stale_temps`)
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from affectkit.errors import InputError
@@ -157,6 +162,59 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def jsonable(obj: Any) -> Any:
+    """A copy of ``obj`` made of plain JSON values, for reports, cards and saved models.
+
+    Dicts keep their order with keys made ``str``; lists, tuples, sets and numpy arrays
+    become lists; numpy booleans, integers and floats become Python ones; NaN and
+    infinite floats become None (standard JSON has neither); anything else that JSON
+    has no type for (a ``Path``, a class) becomes its ``str``.
+
+    Parameters
+    ----------
+    obj : object
+
+    Returns
+    -------
+    object
+        ``json.dumps(jsonable(obj), allow_nan=False)`` always succeeds.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset, np.ndarray)):
+        return [jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return str(obj)
+
+
+def write_json_atomic(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
+    """Write ``obj`` (through :func:`jsonable`) as indented JSON, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    obj : object
+    indent : int
+        Spaces per level.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(jsonable(obj), indent=indent, allow_nan=False) + "\n")
+    return path
 
 
 class StagedOutputs:

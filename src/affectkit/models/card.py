@@ -40,7 +40,8 @@ from torch import nn
 
 from affectkit.errors import WeightsError, one_line, printable
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.write import atomic_path
+# write_json_atomic is imported from here by older callers; it lives in io.write.
+from affectkit.io.write import atomic_path, write_json_atomic  # noqa: F401
 from affectkit.models.network import EmotionNet
 from affectkit.models.weights import load_weights_into, read_weights
 
@@ -61,12 +62,6 @@ _USE = {
 def card_path(weights: str | Path) -> Path:
     """Return the card path that belongs to a ``.safetensors`` file (same stem, ``.json``)."""
     return Path(weights).with_suffix(".json")
-
-
-def write_json_atomic(path: str | Path, obj: dict) -> None:
-    """Write ``obj`` as indented JSON to ``path`` via a temporary file and rename."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def export_model(net: EmotionNet, path: str | Path, *, recipe: dict | None = None, face_size: int = 48) -> Path:

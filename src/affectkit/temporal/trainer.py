@@ -15,7 +15,6 @@ per-step outputs (C3D) regress the clip's mean rating.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from affectkit.io.write import jsonable
 from affectkit.temporal.models import TEMPORAL_MODELS, create_temporal_model
 from affectkit.temporal.scoring import score_sequences
 from affectkit.temporal.sequences import SequenceSet, pad_batch, resample_steps
@@ -354,16 +354,12 @@ def fit_temporal(
         "model_kwargs": _model_kwargs(cfg, train.dim, num_outputs),
         "sampling": {"rate": cfg.rate, "count": cfg.count, "face_size": cfg.face_size,
                      **train.meta.get("sampling", {})},
-        "training": {"train_data": _jsonable(train.meta), "n_train": len(train),
-                     "val_data": _jsonable(val.meta) if val is not None else None,
+        "training": {"train_data": jsonable(train.meta), "n_train": len(train),
+                     "val_data": jsonable(val.meta) if val is not None else None,
                      "best_val": result.best_score,
                      **(recipe or {})},
     }
     return export_temporal(module.net.eval(), out_dir / "model.safetensors", card)
-
-
-def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=str))
 
 
 def _indexed_batch(net_cfg: dict, seqs: SequenceSet, idx: list[int]) -> dict:
@@ -426,8 +422,8 @@ def export_temporal(net: TemporalNet, path: str | Path, card: dict) -> Path:
     """
     from safetensors.torch import save_file
 
-    from affectkit.io.write import atomic_path
-    from affectkit.models.card import CARD_VERSION, card_path, write_json_atomic
+    from affectkit.io.write import atomic_path, write_json_atomic
+    from affectkit.models.card import CARD_VERSION, card_path
 
     card = {"card_version": CARD_VERSION, **card}
     path = Path(path)

@@ -22,7 +22,6 @@ resumes where it was; the best epoch on the validation set is exported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import lightning as L
 
 from affectkit.data.faceset import FaceDataset, FaceSet
 from affectkit.evaluation.metrics import ccc_loss
+from affectkit.io.write import jsonable, write_json_atomic
 from affectkit.training.engine import fit
 
 TASKS = ("classes", "va", "multitask")
@@ -178,10 +178,6 @@ class FinetuneConfig:
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
-
-
-def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=str))
 
 
 def _to_float(x: torch.Tensor) -> torch.Tensor:
@@ -552,7 +548,7 @@ def finetune(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    write_json_atomic(out_dir / "config.json", asdict(cfg))
 
     prior = class_prior(train)
     if cfg.class_balance == "sampler":
@@ -587,8 +583,8 @@ def finetune(
     result = fit(module, train_loader, out_dir, epochs=cfg.epochs, val_loader=val_loader, callbacks=callbacks,
                  restore_best=cfg.export_epoch == "best", resume=resume, early_stopping=cfg.early_stopping,
                  max_steps_per_epoch=cfg.max_steps_per_epoch, devices=cfg.devices, progress=progress)
-    card_recipe = {"strategy": "finetune", "config": asdict(cfg), "train_data": _jsonable(train.meta),
-                   "n_train": len(train), "val_data": _jsonable(val.meta) if val is not None else None,
+    card_recipe = {"strategy": "finetune", "config": asdict(cfg), "train_data": jsonable(train.meta),
+                   "n_train": len(train), "val_data": jsonable(val.meta) if val is not None else None,
                    "best_val": result.best_score, "exported_epoch": "best" if result.best_epoch_loaded else "last",
                    "last_val": result.metrics, **(recipe or {})}
     if init_card is not None:
