@@ -324,3 +324,40 @@ def test_late_fusion_seed_ensembles_and_missing_keys():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a saved lenient model loads without re-warning
         LateFusion.from_dict(f.to_dict())
+
+
+def test_saved_fusion_files_with_unknown_keys_are_refused():
+    """A mistyped key in a saved class map or late-fusion model is an error naming it, not ignored."""
+    from affectkit.errors import OptionError
+
+    cm = ClassMap.build(EMODB, EXPRESSIONS, mapping={"boredom": "neutral"})
+    with pytest.raises(OptionError, match="'drops'") as err:
+        ClassMap.from_dict({**cm.to_dict(), "drops": ["anger"]})
+    assert err.value.option == "drops" and "did you mean 'drop'" in str(err.value) and "\n" not in str(err.value)
+    f = LateFusion(EXPRESSIONS, {"face": EXPRESSIONS, "voice": EMODB}, mapping={"voice": {"boredom": "neutral"}},
+                   method="weighted", weights=[0.7, 0.3])
+    saved = f.to_dict()
+    assert LateFusion.from_dict(saved).weights.tolist() == f.weights.tolist()  # every key it writes is known
+    mistyped = dict(saved)
+    mistyped["wieghts"] = mistyped.pop("weights")
+    with pytest.raises(ValueError, match="'wieghts'"):  # OptionError is a ValueError
+        LateFusion.from_dict(mistyped)
+
+
+def test_fusion_package_layers():
+    """Class maps and fusion do not depend on the experimental weight learning."""
+    import affectkit.fusion as fusion
+    from affectkit.fusion import classes, combine, learn
+
+    assert "affectkit.fusion.learn" not in {m for mod in (classes, combine) for m in _imported(mod)}
+    assert set(fusion.__all__) >= {"ClassMap", "fuse_mean", "LateFusion", "learn_fusion_weights"}
+    assert all(getattr(fusion, name) is not None for name in fusion.__all__)
+    assert "Experimental" in learn.__doc__
+
+
+def _imported(module) -> set[str]:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}

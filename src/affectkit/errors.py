@@ -116,3 +116,57 @@ class UnknownNameError(AffectkitError, KeyError, ValueError):
 
 class DataError(AffectkitError):
     """A dataset file or folder is missing or malformed."""
+
+
+class OptionError(AffectkitError, ValueError):
+    """An option (a keyword argument, a command-line option or a configuration key)
+    that is unknown, or has a value it cannot take.
+
+    The message is one line and names the option. It is also a ``ValueError``, so code
+    written against the earlier errors still catches it.
+
+    Parameters
+    ----------
+    option : str
+        The option's name; kept as :attr:`option`.
+    message : str
+        The whole message (it names the option). Line breaks become spaces.
+    """
+
+    def __init__(self, option: str, message: object):
+        self.option = str(option)
+        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", str(message)).strip())
+
+
+def reject_unknown(keys, known, what: str = "option") -> None:
+    """Raise :class:`OptionError` for the first of ``keys`` that is not in ``known``.
+
+    Configuration loaders (``from_dict`` of the config dataclasses, saved models read
+    back) call this so that a mistyped key is an error naming it instead of being
+    silently ignored.
+
+    Parameters
+    ----------
+    keys : iterable of str
+        The keys given, e.g. a dict read from YAML or JSON.
+    known : iterable of str
+        The keys that are understood.
+    what : str
+        What the keys are, for the message (``"temporal option"``, ...).
+
+    Raises
+    ------
+    OptionError
+        ``unknown WHAT 'KEY'; did you mean 'NEAR'?`` (when a known key is close) or
+        ``unknown WHAT 'KEY'; known: a, b, c``.
+    """
+    import difflib
+
+    known = [str(k) for k in known]
+    for key in keys:
+        if key in known:
+            continue
+        near = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
+        raise OptionError(str(key), f"unknown {what} {printable(repr(key))}; {hint}")
+

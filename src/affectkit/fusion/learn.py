@@ -1,40 +1,22 @@
-"""Late fusion of face and voice class scores, with explicit class mapping.
+"""Fusion weights learned on a validation set, and the saved late-fusion model.
 
-Every modality gives an ``(N, C_m)`` array of class probabilities for the same ``N``
-samples (clips): the face model a clip-level average of its 7 expression columns
-(:data:`affectkit.expressions.EXPRESSIONS`), a voice model the classes of the corpus it
-was trained on (EmoDB adds *boredom*, RAVDESS *calm*, IEMOCAP has only 4 classes).
-Fusion happens at the score level ("late fusion"), which Vielzeuf et al. (2018) found
-as good as anything more elaborate when the training set is small.
+.. warning::
 
-1. **Class alignment** (:class:`ClassMap`, :func:`align_classes`). Columns are matched
-   to a target class list *by name*, never by position. A class with no counterpart
-   (boredom, calm) must be given a rule -- merged into a target class
-   (``mapping={"boredom": "neutral"}`` adds its column to *neutral*) or dropped
-   (``drop=["boredom"]``: its probability mass is removed and the row renormalised) --
-   otherwise :class:`ValueError` lists the unmatched names. A target class that a
-   modality cannot predict (the voice has no *surprise*) is marked in a coverage mask.
-2. **Fusion** (:func:`fuse_mean`, :func:`fuse_weighted`). For every class the fused
-   score is the weighted mean over the modalities that *cover* that class and are
-   *available* for the sample::
+   **Experimental.** No command reaches this module: ``analyze --audio`` fuses face
+   and voice with the plain mean (:func:`affectkit.fusion.combine.fuse_mean`), and no
+   paired audio-visual emotion corpus is available to the project, so the learning
+   below is tested on generated score sets with known correct weights only. Use it
+   from Python on your own paired validation scores; its interface may change.
 
-       fused[n, c] = sum_m w[m, c] a[m, n, c] p[m, n, c] / sum_m w[m, c] a[m, n, c]
-
-   with ``a[m, n, c] = coverage[m, c] and (row n of modality m is not NaN)``, so a
-   modality is never punished for a class it has no column for (fused *surprise* comes
-   from the face alone), and a sample whose face or audio is missing (NaN row) is
-   scored from the modality it has. Rows are then renormalised to sum to 1.
-3. **Learned weights**. :func:`learn_fusion_weights`: one weight per modality, chosen
-   on a validation set by an exhaustive search of a simplex grid (Vielzeuf et al.
-   2018), or a multinomial logistic-regression stacker on the log-probabilities.
-   :func:`search_class_weights`: one weight per modality *and class* from
-   ``{0, 0.5, 1}``, chosen on a validation set (Ouyang et al. 2017).
-4. **Seed ensembles** (:func:`ensemble_modalities`): each modality's runs over training
-   seeds are averaged with :func:`affectkit.evaluation.protocols.ensemble` before
-   fusion.
-
-:class:`LateFusion` ties these together and saves to / loads from JSON, so a fused
-model can live next to the face and voice model files.
+* :func:`learn_fusion_weights`: one weight per modality, chosen on a validation set by
+  an exhaustive search of a simplex grid (Vielzeuf et al. 2018), or a multinomial
+  logistic-regression stacker on the log-probabilities.
+* :func:`search_class_weights`: one weight per modality *and class* from ``{0, 0.5,
+  1}``, chosen on a validation set (Ouyang et al. 2017).
+* :class:`LateFusion` ties class maps (:mod:`affectkit.fusion.classes`), seed
+  ensembles and fusion (:mod:`affectkit.fusion.combine`) together with these weights,
+  and saves to / loads from JSON, so a fused model can live next to the face and voice
+  model files.
 
 References
 ----------
@@ -56,8 +38,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-ON_MISSING = ("error", "zero", "renorm")
-"""Rules for source classes that have no counterpart and no explicit mapping."""
+from affectkit.errors import reject_unknown
+from affectkit.fusion.classes import ClassMap, _names
+from affectkit.fusion.combine import _coverage, _fuse, _stack, _weights, ensemble_modalities, fuse_mean, fuse_weighted
+from affectkit.io.write import jsonable, write_json_atomic
 
 METRICS = ("accuracy", "uar")
 """Validation metrics the weight searches maximise (UAR = unweighted average recall)."""
@@ -66,426 +50,6 @@ FUSION_METHODS = ("mean", "weighted", "class_weights", "logistic")
 """``LateFusion.method`` values."""
 
 _LOG_FLOOR = 1e-6  # log-probability features of the stacker are clipped here (log 0 = -inf)
-
-
-# --------------------------------------------------------------------------- classes
-
-
-def _names(names: Sequence[str], what: str) -> tuple[str, ...]:
-    """Class names normalised (stripped, lower case); duplicates and empties raise."""
-    if isinstance(names, str):
-        raise ValueError(f"{what} must be a sequence of class names, not the string {names!r}")
-    out = tuple(str(n).strip().lower() for n in names)
-    if not out or any(not n for n in out):
-        raise ValueError(f"{what} must be non-empty class names, got {list(names)}")
-    dup = sorted({n for n in out if out.count(n) > 1})
-    if dup:
-        raise ValueError(f"{what} has duplicate class names {dup}")
-    return out
-
-
-@dataclass(frozen=True)
-class ClassMap:
-    """An explicit mapping of one modality's class columns onto a target class list.
-
-    Build it with :meth:`build`; apply it with :meth:`apply`.
-
-    Attributes
-    ----------
-    from_names : tuple of str
-        The modality's class names, in its column order.
-    to_names : tuple of str
-        The target (fused) class names, in output column order.
-    mapping : dict of str to str
-        Target class of every kept source class (identical names included). Several
-        sources mapped to one target are summed (merged).
-    drop : tuple of str
-        Source classes removed with their probability mass; rows are renormalised over
-        the kept classes (``p_kept / (1 - p_dropped)``).
-    discard : tuple of str
-        Source classes removed *without* renormalisation (``on_missing="zero"``): the
-        rows then sum to less than 1 and the lost mass stays visible.
-    """
-
-    from_names: tuple[str, ...]
-    to_names: tuple[str, ...]
-    mapping: dict[str, str]
-    drop: tuple[str, ...] = ()
-    discard: tuple[str, ...] = ()
-
-    @classmethod
-    def build(
-        cls,
-        from_names: Sequence[str],
-        to_names: Sequence[str],
-        mapping: Mapping[str, str | None] | None = None,
-        drop: Sequence[str] = (),
-        on_missing: str = "error",
-    ) -> "ClassMap":
-        """Match class names and apply the explicit rules.
-
-        Parameters
-        ----------
-        from_names : sequence of str
-            ``C_m`` class names of the modality, in column order (names are compared
-            stripped and lower-case).
-        to_names : sequence of str
-            ``C`` target class names, e.g. :data:`affectkit.expressions.EXPRESSIONS`.
-        mapping : dict, optional
-            ``{source: target}`` for sources whose name differs from their target
-            (``{"boredom": "neutral"}`` merges boredom into neutral); a target of None
-            drops the source like ``drop``.
-        drop : sequence of str
-            Source classes to remove, renormalising rows over the rest.
-        on_missing : {"error", "zero", "renorm"}
-            Rule for source classes that match no target name and have no rule:
-            ``"error"`` (default) raises; ``"zero"`` discards their mass without
-            renormalising; ``"renorm"`` drops them and renormalises. The two lenient
-            rules issue a :class:`UserWarning` naming the classes.
-
-        Returns
-        -------
-        ClassMap
-
-        Raises
-        ------
-        ValueError
-            If names are duplicated or empty, a mapping or drop names a class that the
-            modality does not have, a mapping target is not a target class, a class is
-            both mapped and dropped, ``on_missing`` is unknown, every source class is
-            dropped, or (``on_missing="error"``) some source classes are unmatched -- the
-            message lists them.
-        """
-        src, dst = _names(from_names, "from_names"), _names(to_names, "to_names")
-        if on_missing not in ON_MISSING:
-            raise ValueError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
-        rules = {str(k).strip().lower(): (None if v is None else str(v).strip().lower()) for k, v in (mapping or {}).items()}
-        dropped = [str(d).strip().lower() for d in drop]
-        unknown = sorted((set(rules) | set(dropped)) - set(src))
-        if unknown:
-            raise ValueError(f"mapping/drop name classes {unknown} that the modality does not have (its classes: {list(src)})")
-        bad = sorted({v for v in rules.values() if v is not None} - set(dst))
-        if bad:
-            raise ValueError(f"mapping targets {bad} are not target classes {list(dst)}")
-        both = sorted(set(dropped) & {k for k, v in rules.items() if v is not None})
-        if both:
-            raise ValueError(f"classes {both} are both mapped and dropped")
-        kept: dict[str, str] = {}
-        drop_out, unmatched = [], []
-        for name in src:
-            if name in rules:
-                if rules[name] is None:
-                    drop_out.append(name)
-                else:
-                    kept[name] = rules[name]
-            elif name in dropped:
-                drop_out.append(name)
-            elif name in dst:
-                kept[name] = name
-            else:
-                unmatched.append(name)
-        discard: list[str] = []
-        if unmatched:
-            if on_missing == "error":
-                raise ValueError(
-                    f"classes {unmatched} have no counterpart in the target classes {list(dst)}; "
-                    f"merge them (mapping={{{unmatched[0]!r}: 'neutral'}}) or drop them (drop={unmatched!r})"
-                )
-            warnings.warn(
-                f"classes {unmatched} have no counterpart in {list(dst)}: "
-                + ("dropped, rows renormalised" if on_missing == "renorm" else "their probability mass is discarded"),
-                UserWarning,
-                stacklevel=2,
-            )
-            (drop_out if on_missing == "renorm" else discard).extend(unmatched)
-        if not kept:
-            raise ValueError(f"no class of {list(src)} is kept: nothing to map onto {list(dst)}")
-        return cls(src, dst, kept, tuple(drop_out), tuple(discard))
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """``(C_m, C)`` float64 0/1 matrix: ``proba @ matrix`` sums sources into targets."""
-        m = np.zeros((len(self.from_names), len(self.to_names)))
-        for s, t in self.mapping.items():
-            m[self.from_names.index(s), self.to_names.index(t)] = 1.0
-        return m
-
-    @property
-    def coverage(self) -> np.ndarray:
-        """``(C,)`` bool: which target classes this modality has a column for."""
-        return np.array([t in self.mapping.values() for t in self.to_names])
-
-    def describe(self) -> list[str]:
-        """Human-readable rules, one per line, for logs and reports (nothing is implicit)."""
-        lines = []
-        for t in self.to_names:
-            srcs = [s for s, tt in self.mapping.items() if tt == t]
-            if not srcs:
-                lines.append(f"{t}: not covered (fused from the other modalities only)")
-            elif srcs != [t]:
-                lines.append(f"{t}: sum of {srcs}")
-        lines += [f"{s}: dropped, rows renormalised" for s in self.drop]
-        lines += [f"{s}: discarded, mass lost (rows sum < 1)" for s in self.discard]
-        return lines
-
-    def apply(self, proba: np.ndarray) -> np.ndarray:
-        """Map a modality's probabilities onto the target classes.
-
-        Parameters
-        ----------
-        proba : array-like
-            ``(N, C_m)`` non-negative float probabilities in ``from_names`` order. A row
-            of NaN marks a sample the modality has no output for (no face / no audio).
-
-        Returns
-        -------
-        np.ndarray
-            ``(N, C)`` float64 in ``to_names`` order; uncovered target columns are 0,
-            NaN rows stay NaN. A row whose whole mass was on dropped classes becomes
-            uniform over the covered classes (it says nothing about them).
-
-        Raises
-        ------
-        ValueError
-            If ``proba`` is not ``(N, C_m)``, has negative or infinite values, or a row
-            that is only partly NaN.
-        """
-        p = _check_proba(proba, "proba", n_cols=len(self.from_names))
-        out = p @ self.matrix
-        if self.drop:
-            idx = [self.from_names.index(d) for d in self.drop]
-            total = p.sum(1)
-            rest = total - p[:, idx].sum(1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out *= (total / rest)[:, None]
-            dead = np.isfinite(total) & (rest <= 0)
-            if dead.any():
-                cov = self.coverage
-                out[dead] = 0.0
-                out[np.ix_(dead, cov)] = 1.0 / cov.sum()
-        return out
-
-    def to_dict(self) -> dict:
-        """JSON-able dict; :meth:`from_dict` restores it."""
-        return {
-            "from_names": list(self.from_names),
-            "to_names": list(self.to_names),
-            "mapping": dict(self.mapping),
-            "drop": list(self.drop),
-            "discard": list(self.discard),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "ClassMap":
-        """Inverse of :meth:`to_dict` (re-validated).
-
-        Raises
-        ------
-        ValueError
-            If the dict is inconsistent (see :meth:`build`), e.g. a class neither
-            mapped nor dropped.
-        """
-        mapping = {s: t for s, t in d["mapping"].items() if s != t}
-        drop, discard = list(d.get("drop", ())), list(d.get("discard", ()))
-        # Validate with both lists dropped, then restore which ones are discarded.
-        cm = cls.build(d["from_names"], d["to_names"], mapping, drop + discard, on_missing="error")
-        return cls(cm.from_names, cm.to_names, cm.mapping, tuple(_names(drop, "drop")) if drop else (),
-                   tuple(_names(discard, "discard")) if discard else ())
-
-
-def align_classes(
-    proba: np.ndarray,
-    from_names: Sequence[str],
-    to_names: Sequence[str],
-    mapping: Mapping[str, str | None] | None = None,
-    drop: Sequence[str] = (),
-    on_missing: str = "error",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Map a modality's probability columns onto target classes by name.
-
-    See :meth:`ClassMap.build` for the rules; this is ``ClassMap.build(...).apply(proba)``.
-
-    Parameters
-    ----------
-    proba : array-like
-        ``(N, C_m)`` float probabilities in ``from_names`` order; NaN rows = missing.
-    from_names, to_names : sequence of str
-        Source (``C_m``) and target (``C``) class names.
-    mapping : dict, optional
-        ``{source: target or None}`` explicit merges (None drops).
-    drop : sequence of str
-        Source classes to drop, renormalising rows.
-    on_missing : {"error", "zero", "renorm"}
-        Rule for unmatched source classes (default: raise).
-
-    Returns
-    -------
-    aligned : np.ndarray
-        ``(N, C)`` float64 in ``to_names`` order.
-    coverage : np.ndarray
-        ``(C,)`` bool, True where the modality has a column for the target class.
-
-    Raises
-    ------
-    ValueError
-        On unmatched class names (listed in the message), bad rules or bad shapes.
-
-    Examples
-    --------
-    EmoDB voice scores onto the face classes, boredom merged into neutral:
-
-    >>> from affectkit.expressions import EXPRESSIONS
-    >>> voice = np.array([[0.1, 0.4, 0.0, 0.0, 0.1, 0.1, 0.3]])
-    >>> emodb = ["anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"]
-    >>> p, cov = align_classes(voice, emodb, EXPRESSIONS, mapping={"boredom": "neutral"})
-    >>> p.round(2).tolist(), cov.tolist()
-    ([[0.1, 0.0, 0.0, 0.1, 0.1, 0.0, 0.7]], [True, True, True, True, True, False, True])
-    """
-    cm = ClassMap.build(from_names, to_names, mapping, drop, on_missing)
-    return cm.apply(proba), cm.coverage
-
-
-# --------------------------------------------------------------------------- fusion
-
-
-def _check_proba(proba, what: str, n_cols: int | None = None) -> np.ndarray:
-    """``(N, C)`` float64 copy; rows all-finite >= 0 or all-NaN, else ValueError."""
-    p = np.array(proba, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] == 0:
-        raise ValueError(f"{what} must be a 2-D (N, C) array of probabilities, got shape {p.shape}")
-    if n_cols is not None and p.shape[1] != n_cols:
-        raise ValueError(f"{what} has {p.shape[1]} columns, expected {n_cols} (one per class name)")
-    nan = np.isnan(p)
-    partial = nan.any(1) & ~nan.all(1)
-    if partial.any():
-        raise ValueError(
-            f"{what}: rows {np.flatnonzero(partial)[:5].tolist()} are partly NaN; a missing modality "
-            "must be a whole row of NaN"
-        )
-    if np.isinf(p).any():
-        raise ValueError(f"{what} contains infinite values")
-    if (p[~nan] < 0).any():
-        raise ValueError(f"{what} contains negative values; fusion needs probabilities, not logits")
-    return p
-
-
-def _stack(probas, what: str = "probas") -> np.ndarray:
-    """``(M, N, C)`` float64 from a sequence of ``(N, C)`` arrays (or a 3-D array)."""
-    if isinstance(probas, Mapping):
-        raise ValueError(f"{what}: pass a sequence of arrays here; LateFusion takes a dict by modality name")
-    if isinstance(probas, np.ndarray) and probas.ndim != 3:
-        raise ValueError(f"{what} must be M arrays (N, C) or one (M, N, C) array, got an array of shape {probas.shape}")
-    arrs = [_check_proba(p, f"{what}[{i}]") for i, p in enumerate(probas)]
-    if not arrs:
-        raise ValueError(f"{what} needs at least one modality")
-    if any(a.shape != arrs[0].shape for a in arrs):
-        raise ValueError(f"{what}: all modalities must be (N, C) of one shape, got {[a.shape for a in arrs]}")
-    return np.stack(arrs)
-
-
-def _coverage(coverage, m: int, c: int) -> np.ndarray:
-    if coverage is None:
-        return np.ones((m, c), dtype=bool)
-    cov = np.asarray(coverage, dtype=bool)
-    if cov.shape != (m, c):
-        raise ValueError(f"coverage must be ({m}, {c}) bool (modalities x classes), got shape {cov.shape}")
-    return cov
-
-
-def _weights(weights, m: int, c: int) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape == (m,):
-        w = np.repeat(w[:, None], c, axis=1)
-    if w.shape != (m, c):
-        raise ValueError(f"weights must be ({m},) per modality or ({m}, {c}) per modality and class, got {w.shape}")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"weights must be finite and non-negative, got {w.tolist()}")
-    return w
-
-
-def _fuse(p: np.ndarray, w: np.ndarray, cov: np.ndarray, normalize: bool = True) -> np.ndarray:
-    """Core of :func:`fuse_weighted` on validated ``(M,N,C)``, ``(M,C)``, ``(M,C)`` arrays."""
-    avail = ~np.isnan(p[:, :, 0])  # (M, N)
-    a = avail[:, :, None] & cov[:, None, :]
-    vals = np.where(a, p, 0.0)
-
-    def weighted(wm):
-        ww = wm[:, None, :] * a
-        den = ww.sum(0)
-        num = (ww * vals).sum(0)
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0), den
-
-    fused, den = weighted(w)
-    # A row whose available modalities all have weight 0 (e.g. voice weight 0, face
-    # missing) would be all zeros; use their plain mean instead of an arbitrary argmax.
-    dead = (den.sum(1) == 0) & avail.any(0)
-    if dead.any():
-        fused[dead] = weighted(np.ones_like(w))[0][dead]
-    if normalize:
-        s = fused.sum(1, keepdims=True)
-        fused = np.divide(fused, s, out=fused, where=s > 0)
-    fused[~avail.any(0)] = np.nan
-    return fused
-
-
-def fuse_weighted(
-    probas: Sequence[np.ndarray],
-    weights: Sequence[float] | np.ndarray,
-    coverage: np.ndarray | None = None,
-    *,
-    normalize: bool = True,
-) -> np.ndarray:
-    """Weighted late fusion, per class over the modalities that cover it.
-
-    ``fused[n, c] = sum_m w[m, c] a[m, n, c] p[m, n, c] / sum_m w[m, c] a[m, n, c]``,
-    ``a`` = modality ``m`` covers class ``c`` and has a (non-NaN) row ``n``.
-
-    Parameters
-    ----------
-    probas : sequence of np.ndarray
-        ``M`` arrays ``(N, C)`` of non-negative float probabilities, already aligned to
-        one class list (:func:`align_classes`). A NaN row = that modality is missing
-        for that sample.
-    weights : array-like
-        ``(M,)`` one weight per modality, or ``(M, C)`` per modality and class;
-        finite, non-negative. Only ratios matter within a class.
-    coverage : array-like, optional
-        ``(M, C)`` bool, False where a modality has no column for a class (its 0 there
-        is not a prediction). Default: all True.
-    normalize : bool
-        Renormalise each fused row to sum to 1 (default). Does not change the argmax.
-
-    Returns
-    -------
-    np.ndarray
-        ``(N, C)`` float64 fused scores. Fallbacks, per sample: a missing modality is
-        left out (the sample is scored from the rest); a class that no available
-        covering modality weights above 0 scores 0; if the available modalities all
-        have weight 0 in every class, their plain mean is used; if every modality is
-        missing, the row is NaN.
-
-    Raises
-    ------
-    ValueError
-        If the arrays differ in shape, are not 2-D, hold negative/infinite values or
-        partly-NaN rows, or ``weights``/``coverage`` have the wrong shape or values.
-    """
-    p = _stack(probas)
-    m, _, c = p.shape
-    return _fuse(p, _weights(weights, m, c), _coverage(coverage, m, c), normalize)
-
-
-def fuse_mean(probas: Sequence[np.ndarray], coverage: np.ndarray | None = None, *, normalize: bool = True) -> np.ndarray:
-    """Plain mean of the modalities' probabilities (per class over covering modalities).
-
-    :func:`fuse_weighted` with all weights 1; same parameters, returns and errors.
-    """
-    p = _stack(probas)
-    m, _, c = p.shape
-    return _fuse(p, np.ones((m, c)), _coverage(coverage, m, c), normalize)
-
-
-# --------------------------------------------------------------------------- learning
 
 
 def _labels(labels, n: int, c: int, class_names: Sequence[str] | None = None) -> np.ndarray:
@@ -826,48 +390,9 @@ def search_class_weights(
             "metric": metric, "n": n}
 
 
-# --------------------------------------------------------------------------- ensembles
-
-
-def ensemble_modalities(
-    seed_probas: Mapping[str, np.ndarray | Sequence[np.ndarray]],
-    weights: Mapping[str, Sequence[float]] | None = None,
-) -> dict[str, np.ndarray]:
-    """Average each modality's runs over training seeds (before fusing the modalities).
-
-    Parameters
-    ----------
-    seed_probas : dict
-        ``{modality: (N, C_m) array}`` (one run, passed through) or ``{modality: list of
-        (N, C_m) arrays}`` (one per seed).
-    weights : dict, optional
-        ``{modality: per-seed weights}`` for :func:`~affectkit.evaluation.protocols.ensemble`;
-        default equal.
-
-    Returns
-    -------
-    dict
-        ``{modality: (N, C_m) float64}`` seed-averaged probabilities. A sample missing in
-        a modality (NaN row) is NaN in every seed, so it stays NaN.
-
-    Raises
-    ------
-    ValueError
-        See :func:`~affectkit.evaluation.protocols.ensemble`.
-    """
-    out = {}
-    for name, runs in seed_probas.items():
-        if isinstance(runs, np.ndarray) and runs.ndim == 2 and (weights is None or name not in weights):
-            out[name] = runs.astype(np.float64)  # a single run: nothing to average
-            continue
-        from affectkit.evaluation.protocols import ensemble  # lazy: that module imports torch
-
-        out[name] = ensemble([runs] if isinstance(runs, np.ndarray) and runs.ndim == 2 else list(runs),
-                             None if weights is None else weights.get(name))
-    return out
-
-
-# --------------------------------------------------------------------------- model
+_SAVED_KEYS = ("format", "class_names", "modality_classes", "mapping", "drop", "on_missing", "method", "metric",
+               "weights", "stacker", "fit_info", "rules")
+"""The keys of a saved :class:`LateFusion` (``rules`` is for people and ignored on load)."""
 
 
 @dataclass
@@ -1085,7 +610,7 @@ class LateFusion:
             "metric": self.metric,
             "weights": None if self.weights is None else np.asarray(self.weights).tolist(),
             "stacker": self.stacker,
-            "fit_info": _jsonable(self.fit_info),
+            "fit_info": jsonable(self.fit_info),
             "rules": self.describe(),  # for people reading the file; ignored on load
         }
 
@@ -1097,9 +622,12 @@ class LateFusion:
         ------
         ValueError
             If the format tag is unknown or the content is inconsistent.
+        OptionError
+            For a key that :meth:`to_dict` does not write (a ``ValueError`` too).
         """
         if d.get("format") != "affectkit.late_fusion/1":
             raise ValueError(f"not an affectkit late-fusion model (format {d.get('format')!r})")
+        reject_unknown(d, _SAVED_KEYS, "late-fusion model key")
         with warnings.catch_warnings():  # lenient on_missing warned when the model was made
             warnings.simplefilter("ignore")
             return cls(
@@ -1117,12 +645,7 @@ class LateFusion:
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON, atomically (temporary file + rename)."""
-        from affectkit.io.write import atomic_path
-
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "LateFusion":
@@ -1134,15 +657,3 @@ class LateFusion:
             If the file is not a late-fusion model.
         """
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
