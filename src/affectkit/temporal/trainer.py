@@ -19,12 +19,14 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Sequence
 
 import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
+from affectkit.errors import reject_unknown
 from affectkit.io.write import jsonable
 from affectkit.temporal.models import TEMPORAL_MODELS, create_temporal_model
 from affectkit.temporal.scoring import score_sequences
@@ -32,6 +34,12 @@ from affectkit.temporal.sequences import SequenceSet, pad_batch, resample_steps
 from affectkit.training.engine import fit
 
 TASKS = ("classes", "va")
+
+RUN_OPTIONS = ("data", "test_data", "train_split", "val_split", "test_split", "protocol", "seeds", "out",
+               "detector", "crop")
+"""Keys of a temporal options dict that are the experiment's, not :class:`TemporalConfig`'s
+(:func:`affectkit.temporal.experiment.run_from_options` reads them);
+:meth:`TemporalConfig.from_dict` skips them and refuses any other unknown key."""
 
 
 @dataclass
@@ -94,9 +102,29 @@ class TemporalConfig:
             raise ValueError(f"{self.model} runs on per-frame embeddings, not crops; choose e.g. 'emotion'")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TemporalConfig":
-        """Build from a dict, ignoring unknown keys (cards of other versions)."""
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, d: dict, *, ignore: Sequence[str] = RUN_OPTIONS) -> "TemporalConfig":
+        """Build from a dict (a YAML config, command-line options, a model card's ``config``).
+
+        Parameters
+        ----------
+        d : dict
+            :class:`TemporalConfig` fields, and possibly keys of ``ignore``.
+        ignore : sequence of str
+            Keys that belong to the caller, not to the config, and are skipped:
+            by default :data:`RUN_OPTIONS` (the experiment's data, splits, protocol,
+            seeds, output folder and face detection).
+
+        Raises
+        ------
+        OptionError
+            For any other key, naming it (a ``ValueError``); a mistyped option is never
+            silently dropped.
+        ValueError
+            For invalid values (see the class).
+        """
+        fields = cls.__dataclass_fields__
+        reject_unknown([k for k in d if k not in ignore], fields, "temporal option")
+        return cls(**{k: v for k, v in d.items() if k in fields})
 
 
 def _model_kwargs(cfg: TemporalConfig, input_dim: int, num_outputs: int) -> dict:

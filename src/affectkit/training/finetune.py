@@ -32,6 +32,7 @@ from torch.nn import functional as F
 import lightning as L
 
 from affectkit.data.faceset import FaceDataset, FaceSet
+from affectkit.errors import reject_unknown
 from affectkit.evaluation.metrics import ccc_loss
 from affectkit.io.write import jsonable, write_json_atomic
 from affectkit.training.engine import fit
@@ -172,11 +173,14 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
-        """Build from a dict (e.g. YAML), rejecting unknown keys with a clear error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training options {sorted(unknown)}; known: {sorted(known)}")
+        """Build from a dict (e.g. YAML).
+
+        Raises
+        ------
+        OptionError
+            For a key that is not a field, naming it (a ``ValueError``).
+        """
+        reject_unknown(d, [f.name for f in fields(cls)], "training option")
         return cls(**d)
 
 
