@@ -114,21 +114,24 @@ def analyze(
     are written together at the end, and only if all succeed, so a failed or
     interrupted run leaves existing files as they were.
     """
-    from affectkit.pipeline import analyze_to_file
+    from affectkit.pipeline import AnalyzeOptions, analyze_to_file
 
     if (smooth or impute) and not track:
         _fail("--smooth and --impute work per track; drop --no-track")
     if audio_model is not None and not audio:
         _fail("--audio-model chooses the voice model of --audio; add --audio")
     try:
+        # The options' defaults and checks live in AnalyzeOptions (tests/test_options.py
+        # fails if the defaults above drift from it).
+        options = AnalyzeOptions(
+            every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
+            crop=crop.value if crop else None, tta=tta.value, min_face_size=min_face_size, track=track,
+            max_gap=max_gap, smooth=smooth, impute=impute, audio=(audio_model or "default") if audio else None,
+            max_pixels=max_pixels,
+        )
         with _on_interrupt(f"nothing was written; {output} is as it was"):
-            summary = analyze_to_file(
-                inputs, output, plot=plot, annotate=annotate, every=every, detector=detector.value,
-                faces_cropped=faces_cropped, model=model, crop=crop.value if crop else None, tta=tta.value,
-                min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute,
-                audio=(audio_model or "default") if audio else None, max_pixels=int(max_pixels), on_error="collect",
-                progress=not quiet,
-            )
+            summary = analyze_to_file(inputs, output, options, plot=plot, annotate=annotate, on_error="collect",
+                                      progress=not quiet)
     except AffectkitError as exc:
         _fail(str(exc))
     except ValueError as exc:  # an option out of range (e.g. --max-gap inf)

@@ -10,15 +10,17 @@ table to disk; :func:`analyze` collects it into a DataFrame.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from affectkit.errors import InputError, printable
+from affectkit.errors import InputError, OptionError, printable
 from affectkit.faces.align import CROP_POLICIES, align_face
 from affectkit.faces.detect import DETECTORS, create_detector
 from affectkit.faces.tracking import Tracker
@@ -27,7 +29,7 @@ from affectkit.io.media import (DEFAULT_MAX_PIXELS, WORK_PIXELS, Frame, expand_i
                                 video_frame_count)
 from affectkit.io.write import (IMAGE_OUTPUT_SUFFIXES, PLOT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, StagedOutputs,
                                 TableWriter, check_output_path, check_table_path, remove_stale_temps)
-from affectkit.models.recognizer import Recognizer
+from affectkit.models.recognizer import TTA_MODES, Recognizer
 from affectkit.table import face_rows, make_table, table_columns
 from affectkit.timeline import Timeline
 
@@ -39,6 +41,146 @@ def _add_voice(rows, track):
     return add(rows, track)
 
 
+ON_ERROR = ("raise", "collect")
+"""What :func:`analyze` and :func:`analyze_to_file` do with an unreadable file."""
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """The options of the main job, defined once for :class:`Analyzer`, :func:`analyze`,
+    :func:`analyze_to_file` and ``affectkit analyze``.
+
+    Every option is checked when the object is made, so a bad value fails before any
+    model is loaded or file is read. ``dataclasses.replace(options, every=5)`` gives a
+    checked copy with one option changed. :func:`analyze` and :func:`analyze_to_file`
+    also take the same names as keyword arguments and build this object from them.
+
+    Parameters
+    ----------
+    every : int
+        Analyse every N-th video frame (the others are still decoded); >= 1. Default 1.
+    detector : {"mtcnn", "haar"}
+        Face detector: MTCNN (Zhang et al. 2016, the default) or Viola-Jones Haar
+        cascades (as Ng et al. 2015); see :mod:`affectkit.faces.detect`.
+    faces_cropped : bool
+        Each image (or video frame) is one already-cropped face (FER-2013, CK+ style);
+        no detection is run. Default False.
+    model : str or Path
+        ``"default"`` (the bundled model) or a face model ``.safetensors`` file with its
+        model card. Default ``"default"``.
+    crop : {"ng2015", "landmark_box", "box"} or None
+        How detected faces are cropped (see :mod:`affectkit.faces.align`); None (the
+        default) = the model card's ``crop_policy``, the framing the model was trained on.
+    tta : {"flip", "multi", "none"} or bool
+        Test-time augmentation in the recognizer: mirror averaging (``"flip"``, the
+        default; also True), mirror plus zooms and shifts (``"multi"``, 10 passes), or
+        none (``"none"``; also False). Stored as the name.
+    min_face_size : int
+        Smallest face side the detector looks for, pixels; >= 1. Default 40. Frames
+        smaller than this have no-face rows.
+    batch_frames : int
+        Frames per detection/recognition chunk; >= 1. Default 8 (256 with
+        ``faces_cropped``, where a frame is one small face).
+    track : bool
+        Follow faces across frames and give each person a ``track_id`` (SORT-like
+        tracker, Bewley et al. 2016; :mod:`affectkit.faces.tracking`). Default True.
+    max_gap : float
+        Seconds a face may go undetected and keep its ``track_id``; finite, >= 0.
+        Default 1.0.
+    smooth : float
+        Time constant, seconds, of a per-track causal exponential moving average into
+        added ``*_smooth`` columns (raw values kept); finite, >= 0; 0 (the default) =
+        off. Needs ``track`` (see :mod:`affectkit.timeline`).
+    impute : float
+        Fill a track's missing frames in gaps of at most this many seconds with a
+        centred moving average of this width (Jin et al. 2019), as rows with
+        ``imputed=True``; finite, >= 0; 0 (the default) = off. Needs ``track``. Gaps
+        longer than ``max_gap`` end the track and are never filled.
+    audio : str or Path or None
+        ``"default"`` (the bundled EmoDB voice model) or a voice model file: add
+        ``voice_*`` and ``fused_*`` columns from each video's sound (see
+        :mod:`affectkit.audio.voice`); None (the default) = off. Videos without an
+        audio track, or with a silent one, get empty voice columns and a note.
+    max_pixels : int
+        Images with more pixels (width x height) than this are refused (a per-file
+        error); finite, >= 1; default :data:`~affectkit.io.media.DEFAULT_MAX_PIXELS`
+        (100 megapixels). Above :data:`~affectkit.io.media.WORK_PIXELS` (16
+        megapixels) images are decoded downscaled for detection, with boxes and
+        landmarks in source pixels.
+
+    Raises
+    ------
+    OptionError
+        A ``ValueError`` with one line naming the option, for a value out of range or
+        not among the allowed ones, or ``smooth``/``impute`` without ``track``.
+    """
+
+    every: int = 1
+    detector: str = "mtcnn"
+    faces_cropped: bool = False
+    model: str | Path = "default"
+    crop: str | None = None
+    tta: bool | str = "flip"
+    min_face_size: int = 40
+    batch_frames: int = 8
+    track: bool = True
+    max_gap: float = 1.0
+    smooth: float = 0.0
+    impute: float = 0.0
+    audio: str | Path | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not self.every >= 1:
+            raise OptionError("every", f"every must be >= 1, got {self.every}")
+        if self.crop is not None and self.crop not in CROP_POLICIES:
+            raise OptionError("crop", f"crop must be one of {CROP_POLICIES}, got {self.crop!r}")
+        if self.detector not in DETECTORS:
+            raise OptionError("detector", f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        for name in ("max_gap", "smooth", "impute"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise OptionError(name, f"{name} must be a finite number of seconds >= 0, got {value}")
+        if (self.smooth or self.impute) and not self.track:
+            raise OptionError("track", "smooth and impute work per track; they need track=True")
+        if not (self.max_pixels >= 1 and math.isfinite(self.max_pixels)):
+            raise OptionError("max_pixels", f"max_pixels must be a positive number of pixels, got {self.max_pixels}")
+        if not self.min_face_size >= 1:
+            raise OptionError("min_face_size",
+                              f"min_face_size must be a positive number of pixels, got {self.min_face_size}")
+        if not self.batch_frames >= 1:
+            raise OptionError("batch_frames", f"batch_frames must be >= 1, got {self.batch_frames}")
+        tta = {True: "flip", False: "none"}[self.tta] if isinstance(self.tta, bool) else self.tta
+        if tta not in TTA_MODES:
+            raise OptionError("tta", f"tta must be one of {TTA_MODES}, got {self.tta!r}")
+        object.__setattr__(self, "tta", tta)
+        object.__setattr__(self, "max_pixels", int(self.max_pixels))
+
+    @classmethod
+    def of(cls, options: "AnalyzeOptions | None" = None, **changes) -> "AnalyzeOptions":
+        """``options`` (default: all defaults) with ``changes``; the one way the
+        functions build their options from keyword arguments.
+
+        Raises
+        ------
+        TypeError
+            For a keyword that is not an option, or ``options`` that is not an
+            :class:`AnalyzeOptions`.
+        OptionError
+            As the constructor.
+        """
+        if options is None:
+            return cls(**changes)
+        if not isinstance(options, cls):
+            raise TypeError(f"options must be an AnalyzeOptions, got {type(options).__name__}")
+        return dataclasses.replace(options, **changes) if changes else options
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise OptionError("on_error", f"on_error must be 'raise' or 'collect', got {on_error!r}")
+
+
 class Analyzer:
     """The configured pipeline; build once, then stream sources through it.
 
@@ -48,102 +190,45 @@ class Analyzer:
 
     Parameters
     ----------
-    detector : {"mtcnn", "haar"}
-        Face detector (see :mod:`affectkit.faces.detect`).
-    faces_cropped : bool
-        Treat every image (or video frame) as one already-cropped face, as in
-        FER-2013 or CK+; no detection is run.
-    model : str or Path
-        Bundled model name or ``.safetensors`` path.
-    crop : {"ng2015", "landmark_box", "box"} or None
-        Crop policy (see :mod:`affectkit.faces.align`); None = the model card's
-        ``crop_policy``, the framing the model was trained on.
-    every : int
-        Analyse every N-th video frame.
-    tta : {"flip", "multi", "none"} or bool
-        Test-time augmentation in the recognizer (see :class:`Recognizer`).
-    min_face_size : int
-        Smallest face side the detector looks for, pixels.
-    batch_frames : int
-        Frames per detection/recognition chunk.
-    track : bool
-        Give faces a ``track_id`` across frames (:class:`~affectkit.faces.tracking.Tracker`).
-    max_gap : float
-        Seconds a face may go undetected and keep its ``track_id``.
-    smooth : float
-        Time constant, seconds, of the per-track smoothing; 0 = off
-        (see :mod:`affectkit.timeline`).
-    impute : float
-        Longest gap, seconds, filled per track with a moving average; 0 = off. A gap
-        longer than ``max_gap`` ends the track, so it is never filled.
-    audio : str or Path, optional
-        Voice model (``"default"`` or an audio ``.safetensors``): add the voice and
-        fused columns for videos with sound (:mod:`affectkit.audio.voice`). Videos
-        without an audio track, or with a silent one, get empty voice columns and a
-        line in :attr:`notes`.
-    max_pixels : int
-        Images with more pixels than this are refused (a per-file error); larger
-        than :data:`~affectkit.io.media.WORK_PIXELS` they are decoded downscaled for
-        detection, with boxes and landmarks in the original pixels.
+    options : AnalyzeOptions, optional
+        The options (see :class:`AnalyzeOptions` for each one, its unit, default and
+        allowed values); default: all defaults.
+    **changes
+        :class:`AnalyzeOptions` fields that replace those of ``options``, e.g.
+        ``Analyzer(faces_cropped=True)``.
+
+    Attributes
+    ----------
+    options : AnalyzeOptions
+        The options in use.
 
     Raises
     ------
-    ValueError
+    OptionError
         If an option is out of range, or ``smooth``/``impute`` are asked for without
-        ``track``.
+        ``track`` (a ``ValueError``).
     WeightsError
         If the model cannot be loaded.
     """
 
-    def __init__(
-        self,
-        *,
-        detector: str = "mtcnn",
-        faces_cropped: bool = False,
-        model: str | Path = "default",
-        crop: str | None = None,
-        every: int = 1,
-        tta: bool | str = "flip",
-        min_face_size: int = 40,
-        batch_frames: int = 8,
-        track: bool = True,
-        max_gap: float = 1.0,
-        smooth: float = 0.0,
-        impute: float = 0.0,
-        audio: str | Path | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-    ):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        if crop is not None and crop not in CROP_POLICIES:
-            raise ValueError(f"crop must be one of {CROP_POLICIES}, got {crop!r}")
-        if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-        for name, value in (("max_gap", max_gap), ("smooth", smooth), ("impute", impute)):
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
-        if (smooth or impute) and not track:
-            raise ValueError("smooth and impute work per track; they need track=True")
-        if not max_pixels >= 1:
-            raise ValueError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
-        if min_face_size < 1:
-            raise ValueError(f"min_face_size must be a positive number of pixels, got {min_face_size}")
-        self.recognizer = Recognizer(model, tta=tta)
-        self.detector = None if faces_cropped else create_detector(detector, min_face_size=min_face_size)
-        self.faces_cropped = faces_cropped
+    def __init__(self, options: AnalyzeOptions | None = None, **changes):
+        o = self.options = AnalyzeOptions.of(options, **changes)
+        self.recognizer = Recognizer(o.model, tta=o.tta)
+        self.detector = None if o.faces_cropped else create_detector(o.detector, min_face_size=o.min_face_size)
+        self.faces_cropped = o.faces_cropped
         # The card says how the model's training faces were framed (timm's rule: the model
         # file drives its preprocessing); an explicit crop overrides it.
-        self.crop = crop or self.recognizer.card.get("crop_policy", "ng2015")
-        self.every = every
-        self.batch_frames = 256 if faces_cropped else batch_frames
-        self.track = track
-        self.max_gap = max_gap
-        self.smooth = smooth
-        self.impute = impute
-        self.audio = audio
-        self.max_pixels = int(max_pixels)
-        self.min_face_size = min_face_size
-        self.columns = table_columns(smooth=smooth > 0, audio=audio is not None)
+        self.crop = o.crop or self.recognizer.card.get("crop_policy", "ng2015")
+        self.every = o.every
+        self.batch_frames = 256 if o.faces_cropped else o.batch_frames
+        self.track = o.track
+        self.max_gap = o.max_gap
+        self.smooth = o.smooth
+        self.impute = o.impute
+        self.audio = o.audio
+        self.max_pixels = o.max_pixels
+        self.min_face_size = o.min_face_size
+        self.columns = table_columns(smooth=o.smooth > 0, audio=o.audio is not None)
         self.notes: list[str] = []
         self.rows_per_table = 512
         self.timings = {"decode": 0.0, "detect": 0.0, "align": 0.0, "model": 0.0}
@@ -300,8 +385,7 @@ class Analyzer:
         InputError
             With ``on_error="raise"``, for the first unreadable file.
         """
-        if on_error not in ("raise", "collect"):
-            raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+        _check_on_error(on_error)
         # Rows are gathered across sources into chunks of ~rows_per_table: building a
         # DataFrame per image would cost more than analysing a cropped face.
         pending: list[dict] = []
@@ -327,58 +411,29 @@ def _scaled(face: Face, k: float) -> Face:
     return Face(face.box * np.float32(k), face.score, None if face.landmarks is None else face.landmarks * np.float32(k))
 
 
-_OPTIONS_DOC = """every : int
-        Analyse every N-th video frame (the others are still decoded).
-    detector : {"mtcnn", "haar"}
-        MTCNN (Zhang et al. 2016, default) or Viola-Jones Haar cascades (as Ng et al. 2015).
-    faces_cropped : bool
-        Each image is one already-cropped face (FER-2013, CK+ style); no detection.
-    model : str or Path
-        ``"default"`` (bundled) or a ``.safetensors`` file with its model card.
-    crop : {"ng2015", "landmark_box", "box"} or None
-        How detected faces are cropped (see :mod:`affectkit.faces.align`); None = the
-        model card's ``crop_policy``.
-    tta : {"flip", "multi", "none"} or bool
-        Test-time augmentation: mirror averaging (default), mirror plus zooms and
-        shifts (10 passes), or none.
-    min_face_size : int
-        Smallest face the detector looks for, pixels.
-    track : bool
-        Follow faces across frames and give each person a ``track_id`` (SORT-like
-        tracker, Bewley et al. 2016; see :mod:`affectkit.faces.tracking`).
-    max_gap : float
-        Seconds a face may go undetected and keep its ``track_id``.
-    smooth : float
-        Per-track causal exponential moving average with this time constant, seconds,
-        into added ``*_smooth`` columns (raw values kept); 0 = off.
-    impute : float
-        Fill a track's missing frames in gaps of at most this many seconds with a
-        centred moving average of this width (Jin et al. 2019), as rows with
-        ``imputed=True``; 0 = off. Gaps longer than ``max_gap`` end the track and
-        are never filled.
-    audio : str or Path, optional
-        ``"default"`` (the bundled EmoDB voice model) or an audio model file: add
-        ``voice_*`` and ``fused_*`` columns from the video's sound (see
-        :mod:`affectkit.audio.voice`); None = off.
-    max_pixels : int
-        Refuse images with more pixels (a per-file error); above about 16 megapixels
-        images are decoded downscaled for detection, boxes in source pixels.
-    on_error : {"raise", "collect"}
+def _fields_doc() -> str:
+    """The Parameters section of :class:`AnalyzeOptions`, for the functions that take its fields."""
+    doc = AnalyzeOptions.__doc__
+    body = doc[doc.index("----------\n", doc.index("Parameters")) + len("----------\n"): doc.index("\n\n    Raises")]
+    return body.strip()
+
+
+_CALL_DOC = """options : AnalyzeOptions, optional
+        All the options at once (default: every option at its default); the keyword
+        arguments below replace its fields. Each keyword is an :class:`AnalyzeOptions`
+        field:
+    {fields}
+    on_error : {{"raise", "collect"}}
         ``raise`` stops at the first unreadable file; ``collect`` skips it and lists
         ``"path: problem"`` strings (in ``df.attrs["errors"]`` / the summary).
     progress : bool
         Show a progress bar over frames."""
 
 
-def _start(inputs, on_error: str, progress: bool, options: dict):
+def _start(files: list[Path], progress: bool, options: AnalyzeOptions):
     from tqdm.auto import tqdm
 
-    if on_error not in ("raise", "collect"):
-        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
-    files = expand_inputs(list(inputs))  # a list of files passes through unchanged
-    analyzer = Analyzer(**options)
+    analyzer = Analyzer(options)
     total = 0
     if progress:
         for f in files:
@@ -389,27 +444,21 @@ def _start(inputs, on_error: str, progress: bool, options: dict):
             n = video_frame_count(f) if kind == "video" else 1
             total += math.ceil(n / analyzer.every) if n else 0
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True)
-    return files, analyzer, bar
+    return analyzer, bar
+
+
+def _files(inputs) -> list[Path]:
+    """``inputs`` (one path or several) expanded to media files (see :func:`~affectkit.io.media.expand_inputs`)."""
+    return expand_inputs([inputs] if isinstance(inputs, (str, Path)) else list(inputs))
 
 
 def analyze(
     inputs: str | Path | Sequence[str | Path],
+    options: AnalyzeOptions | None = None,
     *,
-    every: int = 1,
-    detector: str = "mtcnn",
-    faces_cropped: bool = False,
-    model: str | Path = "default",
-    crop: str | None = None,
-    tta: bool | str = "flip",
-    min_face_size: int = 40,
-    track: bool = True,
-    max_gap: float = 1.0,
-    smooth: float = 0.0,
-    impute: float = 0.0,
-    audio: str | Path | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
     on_error: str = "raise",
     progress: bool = False,
+    **changes,
 ) -> pd.DataFrame:
     """Analyse images, folders and videos into one per-frame emotion table.
 
@@ -436,14 +485,15 @@ def analyze(
         (with ``on_error="raise"``; a missing top-level path always raises).
     WeightsError
         If the model cannot be loaded.
-    ValueError
-        If an option is out of range.
+    OptionError
+        If an option is out of range (a ``ValueError``), before any file is read.
+    TypeError
+        For a keyword that is not an option.
     """
-    files, analyzer, bar = _start(inputs, on_error, progress, dict(
-        detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
-        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
-        max_pixels=max_pixels,
-    ))
+    options = AnalyzeOptions.of(options, **changes)
+    _check_on_error(on_error)
+    files = _files(inputs)
+    analyzer, bar = _start(files, progress, options)
     with bar:
         chunks = list(analyzer.iter_tables(files, on_error, on_frames=bar.update))
     df = pd.concat(chunks, ignore_index=True) if chunks else make_table([], analyzer.columns)
@@ -457,24 +507,13 @@ def analyze(
 def analyze_to_file(
     inputs: str | Path | Sequence[str | Path],
     output: str | Path,
+    options: AnalyzeOptions | None = None,
     *,
     plot: str | Path | None = None,
     annotate: str | Path | None = None,
-    every: int = 1,
-    detector: str = "mtcnn",
-    faces_cropped: bool = False,
-    model: str | Path = "default",
-    crop: str | None = None,
-    tta: bool | str = "flip",
-    min_face_size: int = 40,
-    track: bool = True,
-    max_gap: float = 1.0,
-    smooth: float = 0.0,
-    impute: float = 0.0,
-    audio: str | Path | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
     on_error: str = "raise",
     progress: bool = False,
+    **changes,
 ) -> dict:
     """Analyse media straight into a table file, without holding the table in memory.
 
@@ -514,18 +553,18 @@ def analyze_to_file(
         other than exactly one input file.
     WeightsError
         If the model cannot be loaded.
-    ValueError
-        If an option is out of range.
+    OptionError
+        If an option is out of range (a ``ValueError``), before any file is read.
+    TypeError
+        For a keyword that is not an option.
     """
-    files = expand_inputs([inputs] if isinstance(inputs, (str, Path)) else list(inputs))
+    options = AnalyzeOptions.of(options, **changes)
+    _check_on_error(on_error)
+    files = _files(inputs)
     outputs = _check_outputs(output, plot, annotate, files)
     for folder in {p.parent for p in outputs}:
         remove_stale_temps(folder)  # left by runs that were killed outright
-    files, analyzer, bar = _start(files, on_error, progress, dict(
-        detector=detector, faces_cropped=faces_cropped, model=model, crop=crop, every=every, tta=tta,
-        min_face_size=min_face_size, track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
-        max_pixels=max_pixels,
-    ))
+    analyzer, bar = _start(files, progress, options)
     written: list[Path] = []
     with bar, StagedOutputs(outputs) as staged, TableWriter(output, staged=staged) as writer:
         for chunk in analyzer.iter_tables(files, on_error, on_frames=bar.update):
@@ -573,6 +612,7 @@ def _check_outputs(output, plot, annotate, files: list[Path]) -> list[Path]:
     return outputs
 
 
-# The two functions take the same options; their docstrings share one description.
-analyze.__doc__ = analyze.__doc__.replace("{options}", _OPTIONS_DOC)
-analyze_to_file.__doc__ = analyze_to_file.__doc__.replace("{options}", _OPTIONS_DOC)
+# The two functions take AnalyzeOptions' fields as keywords; their docstrings list them
+# from its docstring, so each option is described once.
+analyze.__doc__ = analyze.__doc__.replace("{options}", _CALL_DOC.format(fields=_fields_doc()))
+analyze_to_file.__doc__ = analyze_to_file.__doc__.replace("{options}", _CALL_DOC.format(fields=_fields_doc()))
