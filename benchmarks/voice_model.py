@@ -13,7 +13,7 @@ and the ``"voice_model"`` entry of ``docs/audio.json``. Needs the shared data fo
 
    * every EmoDB utterance (all speech; 2.0 s each, so one voice window each);
    * the sample videos' sound tracks, none of which holds speech (see
-     :mod:`affectkit.io.av_clip`): the voice windows ``VoiceTrack`` finds speech in,
+     :mod:`affectkit.testing.av_clip`): the voice windows ``VoiceTrack`` finds speech in,
      and what the model said on them before this check existed (VAD off);
    * generated signals (10 s each, fixed seeds): digital silence, white and pink
      noise, a 440 Hz tone, and a voice-like harmonic buzz (150 Hz with vibrato,

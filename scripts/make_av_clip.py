@@ -11,7 +11,7 @@ written to OUT's ``comment`` tag and to ``OUT.json``. Both writes are atomic.
 The shared sample videos have audio tracks, but none with speech (silence, ambient /
 tonal sound, room noise), so they cannot exercise the voice model; this clip can. The
 face and the voice are different people: use it for plumbing, not for accuracy.
-See :func:`affectkit.io.av_clip.make_av_clip`.
+See :func:`affectkit.testing.av_clip.make_av_clip`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from affectkit.errors import AffectkitError
-from affectkit.io.av_clip import make_av_clip, select_emodb
+from affectkit.testing.av_clip import make_av_clip, select_emodb
 from affectkit.paths import shared_dir
 
 

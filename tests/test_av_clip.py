@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from affectkit.errors import InputError
-from affectkit.io.av_clip import emodb_emotion, make_av_clip, select_emodb
+from affectkit.testing.av_clip import emodb_emotion, make_av_clip, select_emodb
 
 
 @pytest.fixture(scope="module")

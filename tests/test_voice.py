@@ -1,7 +1,7 @@
 """``analyze --audio``: voice emotion along a video's sound and its late fusion with the face.
 
 The test clip is a real face video with EmoDB speech laid over it
-(:func:`affectkit.io.av_clip.make_av_clip`), because the shared clips carry no speech.
+(:func:`affectkit.testing.av_clip.make_av_clip`), because the shared clips carry no speech.
 The bundled voice model was trained on all of EmoDB, so these files are its training
 data: the tests check the plumbing (timing, class mapping, fusion), not accuracy.
 """
@@ -22,7 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def anger_clip(shared, tmp_path_factory):
-    from affectkit.io.av_clip import make_av_clip, select_emodb
+    from affectkit.testing.av_clip import make_av_clip, select_emodb
 
     out = tmp_path_factory.mktemp("av") / "anger.mp4"
     make_av_clip(shared / "media" / "single_face.mp4", select_emodb(shared / "data" / "emodb" / "wav", emotion="anger")[:2], out)

@@ -35,7 +35,7 @@ def _signals(seconds: float = 6.0) -> dict[str, np.ndarray]:
 
 
 def _emodb(shared, n_per_emotion: int = 1) -> list:
-    from affectkit.io.av_clip import EMODB_EMOTIONS, select_emodb
+    from affectkit.testing.av_clip import EMODB_EMOTIONS, select_emodb
 
     folder = shared / "data" / "emodb" / "wav"
     if not folder.is_dir():

@@ -1,5 +1,8 @@
 """Build an audio-visual test clip: a real face video with real emotional speech over it.
 
+A test-media builder (used by the tests, ``scripts/make_av_clip.py`` and
+``benchmarks/voice_model.py``), not used by any command; it used to live in ``io``.
+
 No paired audio-visual emotion corpus is available to the project, and the shared
 sample videos carry no usable speech (``WolfgangLanger_Pexels.mp4`` has a digitally
 silent track; ``no_face.mp4``, ``face_noface.mov`` and ``noface_face.mov`` share one
@@ -35,18 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
+from affectkit.audio.corpora import EMODB_EMOTIONS  # EmoDB letter -> emotion name (W -> anger, ...)
 from affectkit.errors import InputError
-
-EMODB_EMOTIONS: dict[str, str] = {
-    "W": "anger",  # Wut
-    "L": "boredom",  # Langeweile
-    "E": "disgust",  # Ekel
-    "A": "fear",  # Angst
-    "F": "happiness",  # Freude
-    "T": "sadness",  # Trauer
-    "N": "neutral",
-}
-"""EmoDB emotion letter (6th character of the file name, e.g. ``03a01Wa.wav``) -> canonical name."""
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _CODECS = {"aac": "fltp", "pcm_s16le": "s16"}  # codec -> sample format the encoder takes
@@ -218,7 +211,7 @@ def make_av_clip(
     """
     import av
 
-    from affectkit.io.write import atomic_path
+    from affectkit.io.write import atomic_path, write_json_atomic
 
     video, out = Path(video), Path(out)
     wavs = [Path(w) for w in wavs]
@@ -324,6 +317,5 @@ def make_av_clip(
                 frame.time_base = Fraction(1, sr)
                 dst.mux(a_out.encode(frame))
             dst.mux(a_out.encode(None))
-    with atomic_path(sidecar) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(sidecar, record)
     return record
