@@ -6,7 +6,6 @@ For people who bring their own faces (as HSEmotion's ``predict_emotions`` does);
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
@@ -16,20 +15,16 @@ import torch
 
 from affectkit.errors import WeightsError, printable
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.media import read_image, to_rgb_uint8
+from affectkit.io.media import read_image
 from affectkit.models.card import load_model
-
-BUNDLED = {"default": "default.safetensors"}
-TTA_MODES = ("none", "flip", "multi")
-MULTI_VIEWS: tuple[tuple[float, float, float], ...] = (
-    (1.0, 0.0, 0.0),
-    (1.1, 0.0, 0.0),
-    (1.0, 0.05, 0.0),
-    (1.0, -0.05, 0.0),
-    (1.0, 0.0, 0.05),
+from affectkit.models.preprocess import (  # noqa: F401  (re-exported: BUNDLED, bundled_path, predictions_frame)
+    BUNDLED,
+    MULTI_VIEWS,
+    TTA_MODES,
+    bundled_path,
+    face_input,
+    predictions_frame,
 )
-"""``(zoom, x shift, y shift)`` views of ``tta="multi"``, each also mirrored; shifts
-are fractions of the face side."""
 
 
 def _views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
@@ -47,23 +42,6 @@ def _views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
         v = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         views += [v, v.flip(-1)]
     return views
-"""Models that ship inside the package (``affectkit/weights``)."""
-
-
-def bundled_path(name: str) -> Path:
-    """Return the path of a bundled model's safetensors file.
-
-    Raises
-    ------
-    WeightsError
-        If ``name`` is not bundled or its file is absent from the installation.
-    """
-    if name not in BUNDLED:
-        raise WeightsError(f"unknown bundled model {name!r}; bundled: {sorted(BUNDLED)}")
-    path = Path(str(resources.files("affectkit") / "weights" / BUNDLED[name]))
-    if not path.is_file():
-        raise WeightsError(f"{path}: bundled model {name!r} is missing from this installation")
-    return path
 
 
 class Recognizer:
@@ -110,6 +88,7 @@ class Recognizer:
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.face_size = int(self.card["input"]["face_size"])
+        self.channels = self.card["input"].get("channels", "grey")
         self.classes = tuple(self.card["classes"])
         # A model trained for one task has an untrained head for the other; its output is NaN.
         self.task = self.card.get("training", {}).get("config", {}).get("task", "multitask")
@@ -128,19 +107,7 @@ class Recognizer:
         torch.Tensor
             ``(N, 1, S, S)`` ``float32`` grey in ``[0, 1]``, ``S`` the card's face size.
         """
-        import cv2
-
-        if isinstance(faces, np.ndarray):
-            # (H, W) and (H, W, 1|3|4) are one face; (N, H, W) and (N, H, W, C) are a batch.
-            single = faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 3, 4))
-            faces = [faces] if single else list(faces)
-        out = np.empty((len(faces), 1, self.face_size, self.face_size), dtype=np.float32)
-        for i, face in enumerate(faces):
-            rgb = to_rgb_uint8(face)
-            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            interp = cv2.INTER_AREA if min(grey.shape) >= self.face_size else cv2.INTER_LINEAR
-            out[i, 0] = cv2.resize(grey, (self.face_size, self.face_size), interpolation=interp) / 255.0
-        return torch.from_numpy(out)
+        return torch.from_numpy(face_input(faces, self.face_size, self.channels))
 
     @torch.inference_mode()
     def predict_arrays(self, faces: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,12 +169,3 @@ class Recognizer:
             faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
         probs, va = self.predict_arrays(faces)
         return predictions_frame(probs, va)
-
-
-def predictions_frame(probs: np.ndarray, va: np.ndarray) -> pd.DataFrame:
-    """Tabulate ``(N, 7)`` probabilities and ``(N, 2)`` valence/arousal."""
-    df = pd.DataFrame(probs, columns=list(EXPRESSIONS))
-    df["expression"] = [EXPRESSIONS[i] for i in probs.argmax(1)] if len(probs) else []
-    df["valence"] = va[:, 0]
-    df["arousal"] = va[:, 1]
-    return df
