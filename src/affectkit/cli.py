@@ -510,6 +510,31 @@ def _features_impl(*,
         typer.echo(f"{len(faces)} faces, " + ", ".join(f"{t} {x.shape[1]}-d" for t, x in feats.items()) + f": {output}")
 
 
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="mtcnn, a bundled model name (default) or a face model .safetensors file."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (created if missing)."),
+    opset: int = typer.Option(17, "--opset", min=17, max=20, help="ONNX opset."),
+    check_images: Optional[List[Path]] = typer.Option(None, "--check-images", help="Face crops (or, for mtcnn, photos) to check the export on [default: FER-2013 faces / photos in ../shared]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Export a face model or MTCNN to ONNX with its card, checked against torch (mirrors affectkit.models.export.export_onnx)."""
+    with _on_interrupt(f"nothing was written; {output} is as it was"):
+        _export_impl(**locals())
+
+
+def _export_impl(*, model, output, opset, check_images, quiet) -> None:
+    from affectkit.models.export import export_onnx
+
+    try:
+        result = export_onnx(model, output, opset=opset, check_images=check_images or None)
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        typer.echo(f"{', '.join(str(p) for p in result.files)}: torch and ONNX Runtime agree to "
+                   f"{result.worst:.2g} (max abs difference; on {result.check_inputs})")
+
+
 def main() -> None:
     """Entry point of the ``affectkit`` script.
 
