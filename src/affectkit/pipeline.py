@@ -5,7 +5,8 @@
 Each stage lives in its own module; this one only strings them together, in chunks
 of frames so that detection and the network run batched while memory stays bounded
 however long a video is: :func:`analyze_to_file` (the command line) streams the
-table to disk; :func:`analyze` collects it into a DataFrame.
+table to disk; :func:`analyze` collects it into a DataFrame. Their options, and the
+command line's, are the fields of :class:`AnalyzeOptions`, defined and checked there.
 """
 
 from __future__ import annotations
