@@ -143,7 +143,7 @@ def test_trained_model_exports_through_the_cli(untrained_model, tmp_path):
     faces = [draw_face(size=(120, 150), centre=(60, 75), scale=0.8, smile=s) for s in (True, False)]
     for i, f in enumerate(faces):
         Image.fromarray(f).save(crops / f"{i}.png")
-    r = runner.invoke(app, ["export", str(untrained_model), "-o", str(tmp_path / "out"), "--check-images", str(crops)])
+    r = runner.invoke(app, ["export", str(untrained_model), "-o", str(tmp_path / "out"), "--check-inputs", str(crops)])
     assert r.exit_code == 0, r.output
     assert "untrained.onnx" in r.output and "agree to" in r.output
     card = json.loads((tmp_path / "out" / "untrained.json").read_text())
@@ -151,6 +151,24 @@ def test_trained_model_exports_through_the_cli(untrained_model, tmp_path):
     got = OnnxRecognizer(tmp_path / "out" / "untrained.onnx", threads=1).predict_arrays(faces)
     ref = Recognizer(untrained_model).predict_arrays(faces)
     assert all(np.abs(g - r).max() <= TOL for g, r in zip(got, ref))
+
+
+def test_voice_model_export_round_trip(tmp_path):
+    """The bundled voice MLP: standardisation, MLP and softmax in one graph, as predict_proba."""
+    from affectkit.audio.models import load_audio_model
+    from affectkit.audio.onnx_export import export_voice_onnx
+    from affectkit.onnxrt import session
+
+    weights = bundled_path("default").parent / "voice_emodb.safetensors"
+    model, card = load_audio_model(weights)
+    mean, std = (np.asarray(card["standardisation"][k]) for k in ("mean", "std"))
+    x = (mean + std * np.random.default_rng(1).standard_normal((20, len(mean)))).astype(np.float32)
+    r = export_voice_onnx(weights, tmp_path, features=x, threads=1)
+    assert r.worst <= TOL and [p.name for p in r.files] == ["voice_emodb.onnx", "voice_emodb.json"]
+    sec = json.loads(r.card.read_text())["onnx"]
+    assert sec["opset"] >= 17 and sec["input_names"] == ["features"]
+    p = session(r.files[0], threads=1).run(["probabilities"], {"features": x})[0]
+    assert np.abs(p - model.predict_proba(x)).max() <= TOL
 
 
 # ----------------------------------------------------------------------------- MTCNN
@@ -259,8 +277,9 @@ def _one_line_error(args: list[str]) -> str:
 def test_export_errors_are_one_line(tmp_path):
     assert "no such model file" in _one_line_error(["export", "nosuch", "-o", str(tmp_path)])
     assert "model file not found" in _one_line_error(["export", str(tmp_path / "m.safetensors"), "-o", str(tmp_path)])
-    voice = bundled_path("default").parent / "voice_emodb.safetensors"
-    assert "is a voice model" in _one_line_error(["export", str(voice), "-o", str(tmp_path)])
+    (tmp_path / "clip.safetensors").write_bytes(b"x")
+    (tmp_path / "clip.json").write_text(json.dumps({"card_version": 1, "kind": "temporal"}))
+    assert "is a temporal model" in _one_line_error(["export", str(tmp_path / "clip.safetensors"), "-o", str(tmp_path)])
     (tmp_path / "file").write_text("x")
     assert "is a file" in _one_line_error(["export", "default", "-o", str(tmp_path / "file")])
     assert "cannot create the output folder" in _one_line_error(["export", "mtcnn", "-o", str(tmp_path / "file" / "sub")])

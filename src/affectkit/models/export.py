@@ -227,8 +227,15 @@ def _check_tolerance(diff: dict[str, float], tolerance: float, where: str) -> No
                            f"(tolerance {tolerance:g}); nothing was written")
 
 
-def _output_paths(out_dir: Path, names: Sequence[str]) -> list[Path]:
-    """Check that ``out_dir`` is a writable folder (created if missing) before any work."""
+def output_paths(out_dir: Path, names: Sequence[str]) -> list[Path]:
+    """The paths of ``names`` in ``out_dir``, checked writable (the folder is created if missing) before any work.
+
+    Raises
+    ------
+    InputError
+        Naming the folder or file: a file where the folder should be, a folder that
+        cannot be created, or one that cannot be written in.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(out_dir, "is a file; give an output folder")
@@ -283,42 +290,90 @@ def export_face_onnx(weights: str | Path, out_dir: str | Path, *, opset: int = O
     weights = Path(weights)
     net, card = load_model(weights)
     name = weights.stem
-    onnx_path, card_file = _output_paths(Path(out_dir), [f"{name}.onnx", f"{name}.json"])
+    onnx_path, card_file = output_paths(Path(out_dir), [f"{name}.onnx", f"{name}.json"])
     size, channels = int(card["input"]["face_size"]), card["input"].get("channels", "grey")
     x, desc = check_faces(size, channels, check_images)
-    graph = _FaceGraph(net).eval()
     c = x.shape[1]
-    dynamic = {n: {0: "batch"} for n in (*FACE_INPUTS, *FACE_OUTPUTS)}
+    io = {
+        "inputs": {"faces": {"shape": ["batch", c, size, size], "dtype": "float32", "range": [0.0, 1.0],
+                             "preprocessing": "affectkit.models.preprocess.face_input (the card's input)"}},
+        "outputs": {
+            "logits": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32", "classes": list(EXPRESSIONS)},
+            "va": {"shape": ["batch", 2], "dtype": "float32", "range": [-1.0, 1.0], "columns": ["valence", "arousal"]},
+            "probabilities": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32", "note": "softmax of logits"},
+        },
+    }
+    return export_checked(_FaceGraph(net).eval(), [x, x[:1]], weights, onnx_path, card_file, card,
+                          inputs=FACE_INPUTS, outputs=FACE_OUTPUTS, io=io, check_inputs=desc, opset=opset,
+                          tolerance=tolerance, threads=threads, props={"classes": ",".join(EXPRESSIONS)})
+
+
+def export_checked(module: nn.Module, batches: Sequence[np.ndarray], source: Path, onnx_path: Path, card_file: Path,
+                   card: dict, *, inputs: Sequence[str], outputs: Sequence[str], io: dict, check_inputs: str,
+                   opset: int = OPSET, tolerance: float = TOLERANCE, threads: int | None = 1,
+                   props: dict[str, str] | None = None) -> ExportResult:
+    """Export a one-input module with a dynamic batch axis, check it, and write it with its card.
+
+    The common part of every model export: trace ``module`` on ``batches[0]``, run
+    torch and ONNX Runtime on every batch, fail unless they agree to ``tolerance``,
+    then write ``onnx_path`` and ``card_file`` (``card`` plus an ``onnx`` section)
+    together.
+
+    Parameters
+    ----------
+    module : nn.Module
+        In eval mode; ``forward(x)`` returns a tuple of tensors, one per name in ``outputs``.
+    batches : sequence of np.ndarray
+        ``float32`` inputs, batch first, of different batch sizes.
+    source : Path
+        The ``.safetensors`` file exported (its name and SHA-256 go in the card).
+    onnx_path, card_file : Path
+        Outputs (checked writable by the caller).
+    card : dict
+        The model's card; copied, not changed.
+    inputs, outputs : sequence of str
+        ONNX input (one) and output names.
+    io : dict
+        ``{"inputs": {...}, "outputs": {...}}`` shapes and meanings, for the card.
+    check_inputs : str
+        What ``batches`` are, for the card.
+    opset, tolerance, threads
+        As :func:`export_face_onnx`.
+    props : dict, optional
+        Extra ONNX metadata properties.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    WeightsError
+        If torch and ONNX Runtime differ by more than ``tolerance`` (nothing is written).
+    """
+    dynamic = {n: {0: "batch"} for n in (*inputs, *outputs)}
     with StagedOutputs([onnx_path, card_file]) as staged:
         tmp = staged.temp(onnx_path)
-        _export_graph(graph, torch.from_numpy(x[:2]), tmp, FACE_INPUTS, FACE_OUTPUTS, dynamic, opset,
-                      {"affectkit_card": card_file.name, "classes": ",".join(EXPRESSIONS)})
+        _export_graph(module, torch.from_numpy(np.ascontiguousarray(batches[0][:2])), tmp, inputs, outputs, dynamic,
+                      opset, {"affectkit_card": card_file.name, **(props or {})})
         sess = session(tmp, threads=threads)
-        diff = _difference(graph, sess, [x, x[:1]], FACE_OUTPUTS)
-        _check_tolerance(diff, tolerance, printable(weights))
+        diff = _difference(module, sess, batches, outputs)
+        _check_tolerance(diff, tolerance, printable(source))
         card = dict(card)
         card["onnx"] = {
             "file": onnx_path.name,
             "opset": opset,
-            "input_names": list(FACE_INPUTS),
-            "output_names": list(FACE_OUTPUTS),
-            "inputs": {"faces": {"shape": ["batch", c, size, size], "dtype": "float32", "range": [0.0, 1.0],
-                                 "preprocessing": "affectkit.models.preprocess.face_input (the card's input)"}},
-            "outputs": {
-                "logits": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32", "classes": list(EXPRESSIONS)},
-                "va": {"shape": ["batch", 2], "dtype": "float32", "range": [-1.0, 1.0],
-                       "columns": ["valence", "arousal"]},
-                "probabilities": {"shape": ["batch", len(EXPRESSIONS)], "dtype": "float32",
-                                  "note": "softmax of logits"},
-            },
-            "source": {"file": weights.name, "sha256": _sha256(weights)},
+            "input_names": list(inputs),
+            "output_names": list(outputs),
+            **io,
+            "source": {"file": source.name, "sha256": _sha256(source)},
             "exporter": {"method": "torch.onnx.export (TorchScript, dynamo=False)", **_versions()},
-            "check": {"inputs": desc, "batch_sizes": [len(x), 1], "tolerance": tolerance,
+            "check": {"inputs": check_inputs, "batch_sizes": [len(b) for b in batches], "tolerance": tolerance,
                       "max_abs_diff": {k: float(f"{v:.3g}") for k, v in diff.items()}},
         }
         staged.temp(card_file).write_text(json.dumps(card, indent=2) + "\n")
         staged.commit()
-    return ExportResult([onnx_path, card_file], card_file, diff, desc)
+    return ExportResult([onnx_path, card_file], card_file, diff, check_inputs)
 
 
 # ----------------------------------------------------------------------------- MTCNN
@@ -395,7 +450,7 @@ def export_mtcnn_onnx(out_dir: str | Path, *, opset: int = OPSET, check_images: 
 
     if opset < 17:
         raise ValueError(f"opset must be at least 17, got {opset}")
-    paths = _output_paths(Path(out_dir), [f"{n}.onnx" for n in MTCNN_NETS] + ["mtcnn.json"])
+    paths = output_paths(Path(out_dir), [f"{n}.onnx" for n in MTCNN_NETS] + ["mtcnn.json"])
     frames, desc = _mtcnn_check_images(check_images)
     seen = _record_mtcnn_inputs(frames)
     rng = np.random.default_rng(0)
@@ -463,7 +518,8 @@ def export_onnx(model: str | Path, out_dir: str | Path, **kwargs) -> ExportResul
     ----------
     model : str or Path
         ``"mtcnn"`` (:func:`export_mtcnn_onnx`), a bundled model name (``"default"``) or
-        a face model's ``.safetensors`` file (:func:`export_face_onnx`).
+        a face model's ``.safetensors`` file (:func:`export_face_onnx`). Voice models go
+        through :func:`affectkit.load.export_onnx`.
     out_dir : str or Path
         Output folder.
     **kwargs
@@ -476,9 +532,8 @@ def export_onnx(model: str | Path, out_dir: str | Path, **kwargs) -> ExportResul
     Raises
     ------
     WeightsError
-        With a one-line message naming the file: it is missing, malformed, not a model
-        this command exports (temporal and voice models are not exported yet), or the
-        export disagrees with torch.
+        With a one-line message naming the file: it is missing, malformed, not a face
+        model, or the export disagrees with torch.
     InputError
         If ``out_dir`` is not a writable folder.
     """
@@ -490,6 +545,6 @@ def export_onnx(model: str | Path, out_dir: str | Path, **kwargs) -> ExportResul
                            f"(bundled: {', '.join(BUNDLED)})")
     kind = peek_kind(path)
     if kind in ("temporal", "voice"):
-        raise WeightsError(f"{printable(path)}: is a {kind} model; affectkit export writes face models and "
-                           "mtcnn (temporal and voice models are not exported to ONNX yet)")
+        raise WeightsError(f"{printable(path)}: is a {kind} model; this exports face models and mtcnn "
+                           "(affectkit.load.export_onnx also voice models)")
     return export_face_onnx(path, out_dir, **kwargs)
