@@ -512,22 +512,22 @@ def _features_impl(*,
 
 @app.command()
 def export(
-    model: str = typer.Argument(..., help="mtcnn, a bundled model name (default) or a face model .safetensors file."),
+    model: str = typer.Argument(..., help="mtcnn, a bundled model name (default), or a face or voice model .safetensors file."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (created if missing)."),
     opset: int = typer.Option(17, "--opset", min=17, max=20, help="ONNX opset."),
-    check_images: Optional[List[Path]] = typer.Option(None, "--check-images", help="Face crops (or, for mtcnn, photos) to check the export on [default: FER-2013 faces / photos in ../shared]."),
+    check_images: Optional[List[Path]] = typer.Option(None, "--check-inputs", "--check-images", help="Face crops, photos (mtcnn) or sound files (voice) to check the export on [default: FER-2013 faces, photos, EmoDB in ../shared]."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Export a face model or MTCNN to ONNX with its card, checked against torch (mirrors affectkit.models.export.export_onnx)."""
+    """Export a face or voice model or MTCNN to ONNX with its card, checked against torch (mirrors affectkit.load.export_onnx)."""
     with _on_interrupt(f"nothing was written; {output} is as it was"):
         _export_impl(**locals())
 
 
 def _export_impl(*, model, output, opset, check_images, quiet) -> None:
-    from affectkit.models.export import export_onnx
+    from affectkit.load import export_onnx
 
     try:
-        result = export_onnx(model, output, opset=opset, check_images=check_images or None)
+        result = export_onnx(model, output, opset=opset, check_inputs=check_images or None)
     except (AffectkitError, ValueError) as exc:
         _fail(str(exc))
     if not quiet:
