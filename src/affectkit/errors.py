@@ -170,3 +170,20 @@ def reject_unknown(keys, known, what: str = "option") -> None:
         hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
         raise OptionError(str(key), f"unknown {what} {printable(repr(key))}; {hint}")
 
+
+class ProtocolError(AffectkitError, ValueError):
+    """An evaluation protocol that is malformed, or that the data cannot support.
+
+    Raised for a protocol string that is none of ``split``, ``kfold:K`` (``K >= 2``) or
+    ``loso``, and for a protocol missing what it needs (subject ids for ``kfold``/``loso``,
+    a test set for ``split``). The message is one line. It is also a ``ValueError``, so
+    code written against the earlier errors still catches it.
+
+    Parameters
+    ----------
+    message : object
+        Converted with :func:`one_line`.
+    """
+
+    def __init__(self, message: object):
+        super().__init__(one_line(message))

@@ -1,11 +1,19 @@
-"""Evaluation protocols: subject-independent splits, cross-validation with pooled
-predictions, and summaries over training seeds.
+"""Evaluation protocols: the protocol string, subject-independent splits,
+cross-validation with pooled predictions, and summaries over training seeds.
+
+A protocol is written as one string, parsed once by :func:`parse_protocol` into a
+:class:`Protocol`, whose :meth:`Protocol.folds` gives the ``(train_idx, test_idx)``
+folds of every modality (faces, sequences, voice; the experiment runner
+:func:`affectkit.evaluation.runner.run` calls it):
+
+* ``split``: train on one set, test on another (an official split, a hold-out, or a
+  cross-dataset protocol: train on corpus A, test on corpus B): one fold.
+* ``kfold:K``: ``K`` folds by subject (:func:`subject_kfold`), reshuffled per seed.
+* ``loso``: leave one subject out (:func:`leave_one_subject_out`).
 
 Subject-independent evaluation (no person in both training and test data) is the
 standard for facial expression corpora such as CK+ and Oulu-CASIA (Lucey et al. 2010;
-Zhao et al. 2011): k-fold over subjects or leave-one-subject-out (LOSO). A
-cross-dataset or hold-out protocol (train on corpus A, test on corpus B) is the single
-fold ``[(idx_A, idx_B)]`` passed to :func:`cross_validate`.
+Zhao et al. 2011): k-fold over subjects or leave-one-subject-out (LOSO).
 
 Scores over several seeds are reported as mean ± sample standard deviation, and the
 seeds' probabilities can be averaged into an ensemble.
@@ -14,13 +22,142 @@ seeds' probabilities can be averaged into an ensemble.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
+from affectkit.errors import ProtocolError
 from affectkit.evaluation.metrics import classification_report, regression_report
 
 Fold = tuple[np.ndarray, np.ndarray]
+
+PROTOCOLS = ("split", "kfold:K", "loso")
+"""The protocol strings :func:`parse_protocol` accepts (``K`` a whole number >= 2)."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A parsed evaluation protocol (see :func:`parse_protocol`).
+
+    Attributes
+    ----------
+    kind : {"split", "kfold", "loso"}
+    k : int or None
+        Number of folds for ``kfold`` (``>= 2``); None otherwise.
+    """
+
+    kind: str
+    k: int | None = None
+
+    def __post_init__(self) -> None:
+        ok = (self.kind in ("split", "loso") and self.k is None) or (
+            self.kind == "kfold" and isinstance(self.k, (int, np.integer)) and self.k >= 2)
+        if not ok:
+            raise ProtocolError(f"protocol must be split, kfold:K (K >= 2 folds by subject) or loso, "
+                                f"got kind={self.kind!r}, k={self.k!r}")
+
+    def __str__(self) -> str:
+        """The protocol string: ``split``, ``kfold:K`` or ``loso``."""
+        return f"kfold:{self.k}" if self.kind == "kfold" else self.kind
+
+    @property
+    def by_subject(self) -> bool:
+        """True for the subject-independent protocols (``kfold:K``, ``loso``), which need subject ids."""
+        return self.kind != "split"
+
+    def folds(
+        self,
+        *,
+        seed: int = 0,
+        groups: Sequence | np.ndarray | None = None,
+        stratify: Sequence | np.ndarray | None = None,
+        split: tuple[Sequence[int] | np.ndarray, Sequence[int] | np.ndarray] | None = None,
+        max_train: int | None = None,
+    ) -> list[Fold]:
+        """The ``(train_idx, test_idx)`` folds of this protocol for one seed.
+
+        Parameters
+        ----------
+        seed : int
+            Seeds the subject shuffle of ``kfold`` and the ``max_train`` subset.
+        groups : array-like, optional
+            ``(N,)`` subject ids of the ``N`` items; required by ``kfold`` and ``loso``.
+        stratify : array-like, optional
+            ``(N,)`` int class ids: ``kfold`` folds then keep the class mix
+            (:func:`subject_kfold`'s ``labels``).
+        split : (array-like, array-like), optional
+            ``split`` only, and required there: the int indices of the training items
+            and of the test items (one pool holds both).
+        max_train : int, optional
+            Use a seeded random subset of at most this many items: of the training side
+            for ``split``, of all ``N`` items (before folding) for ``kfold``/``loso``.
+
+        Returns
+        -------
+        list of (np.ndarray, np.ndarray)
+            int64 index pairs into the pool: one pair for ``split``, ``K`` for
+            ``kfold:K``, one per subject for ``loso``.
+
+        Raises
+        ------
+        ProtocolError
+            ``split`` without ``split``, ``kfold``/``loso`` without ``groups``, or
+            ``groups``/``stratify`` of different lengths.
+        ValueError
+            Fewer subjects than folds (from :func:`subject_kfold`,
+            :func:`leave_one_subject_out`).
+        """
+        rng = np.random.default_rng(seed)
+        if self.kind == "split":
+            if split is None:
+                raise ProtocolError("the split protocol needs a training set and a test set")
+            tr, te = (np.asarray(s, dtype=np.int64).reshape(-1) for s in split)
+            if max_train and len(tr) > max_train:
+                tr = tr[np.sort(rng.choice(len(tr), max_train, replace=False))]
+            return [(tr, te)]
+        if groups is None:
+            raise ProtocolError(f"protocol {self} needs a subject id for every item")
+        g = np.asarray(groups)
+        y = None if stratify is None else np.asarray(stratify)
+        if y is not None and y.shape != g.shape:
+            raise ProtocolError(f"protocol {self}: {len(y)} class ids for {len(g)} subject ids")
+        keep = np.arange(len(g), dtype=np.int64)
+        if max_train and len(g) > max_train:
+            keep = np.sort(rng.choice(len(g), max_train, replace=False)).astype(np.int64)
+            g, y = g[keep], None if y is None else y[keep]
+        folds = leave_one_subject_out(g) if self.kind == "loso" else subject_kfold(g, self.k, seed=seed, labels=y)
+        return [(keep[tr], keep[te]) for tr, te in folds]
+
+
+def parse_protocol(text: str | Protocol) -> Protocol:
+    """Parse a protocol string; the one place protocol strings are read.
+
+    Parameters
+    ----------
+    text : str or Protocol
+        ``split``, ``kfold:K`` (``K`` a whole number >= 2) or ``loso``; case and
+        surrounding spaces are ignored. A :class:`Protocol` is returned as is.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    ProtocolError
+        One line, for any other string (e.g. ``kfold``, ``kfold:1``, ``kfold:x``, ``holdout``).
+    """
+    if isinstance(text, Protocol):
+        return text
+    s = str(text).strip().lower()
+    if s in ("split", "loso"):
+        return Protocol(s)
+    m = re.fullmatch(r"kfold\s*:\s*([0-9]+)", s)
+    if m and int(m.group(1)) >= 2:
+        return Protocol("kfold", int(m.group(1)))
+    raise ProtocolError(f"protocol must be split, kfold:K (K >= 2 folds by subject) or loso, got {str(text)!r}")
 
 
 def subject_kfold(
