@@ -201,11 +201,11 @@ def train(
     data: Optional[str] = typer.Option(None, "--data", help="Training dataset KIND:PATH (fer2013, affectnet_csv, rafdb, ckplus, folder, csv, afew_va)."),
     strategy: Optional[Strategy] = typer.Option(None, "--strategy", help="features (frozen backbone + classical head), full, staged (head first, then all layers) or frozen fine-tuning. [default: full]"),
     task: Optional[str] = typer.Option(None, "--task", help="classes, va or multitask. [default: classes]"),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split]"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split; voice data: loso]"),
     train_split: Optional[str] = typer.Option(None, "--train-split", help="Split(s) to train on, joined with + (FER32: train+validation). [default: train]"),
     val_split: Optional[str] = typer.Option(None, "--val-split", help="Split to pick the best epoch on; 'none' for none. [default: validation]"),
     test_split: Optional[str] = typer.Option(None, "--test-split", help="Split to report on. [default: test]"),
-    test_data: Optional[str] = typer.Option(None, "--test-data", help="Another dataset KIND:PATH to test on (cross-dataset)."),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="Another dataset KIND:PATH to test on (cross-dataset; voice data: the test corpus of --protocol split)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds; the report gives mean ± std and their ensemble. [default: 0]"),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone registry name. [default: mobilenet_v2]"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local ImageNet weights file for the backbone."),
@@ -266,7 +266,8 @@ def _train_impl(*,
     if (data or d.get("data") or "").split(":", 1)[0].lower() in AUDIO_KINDS:
         _train_audio(data or d["data"], out, head or d.get("head") or "mlp", audio_features or d.get("audio_features") or "librosa",
                      speaker_norm if speaker_norm is not None else d.get("speaker_norm", True),
-                     protocol or d.get("protocol") or "loso", _parse_seeds(seeds) if seeds else d.get("seeds") or [0], quiet)
+                     protocol or d.get("protocol") or "loso", _parse_seeds(seeds) if seeds else d.get("seeds") or [0], quiet,
+                     test_data=test_data or d.get("test_data"))
         return
     if temporal or d.get("temporal"):
         given = {"model": temporal, "embedding": embedding, "rate": rate, "count": frames, "hidden": hidden,
@@ -325,15 +326,16 @@ def _print_headline(rep: dict, out: Path) -> None:
 
 
 def _train_audio(data: str, out: Path, model: str, features: str, speaker_norm: bool, protocol: str,
-                 seeds: list[int], quiet: bool) -> None:
+                 seeds: list[int], quiet: bool, test_data: Optional[str] = None) -> None:
     from affectkit.audio.experiment import run_audio_experiment
     from affectkit.audio.training import export_audio_model, load_corpus
 
     command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
         audio = load_corpus(data)
+        test = load_corpus(test_data) if test_data else None  # --protocol split: train on --data, test on this
         report = run_audio_experiment(audio, features, model, protocol, seeds, speaker_norm, out, command=command,
-                                      title=f"{model} on {features} features, {data} ({protocol})")
+                                      title=f"{model} on {features} features, {data} ({protocol})", test=test)
         exported = export_audio_model(audio, out / "model.safetensors", features=features, model=model,
                                       speaker_norm=speaker_norm, seed=seeds[0], command=command) if "mlp" in model else None
     except (AffectkitError, ValueError) as exc:

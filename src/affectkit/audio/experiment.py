@@ -1,10 +1,13 @@
 """Speaker-independent voice-emotion experiments: features, model, protocol, seeds, report.
 
-The audio counterpart of :func:`affectkit.training.experiment.run_experiment`, built
-on the same evaluation code (:mod:`affectkit.evaluation.protocols` for the folds,
-pooling, mean ± std over seeds and the seed ensemble;
-:func:`~affectkit.evaluation.metrics.classification_report` for accuracy and UAR;
-:func:`~affectkit.evaluation.report.write_report` for the files).
+The audio counterpart of :func:`affectkit.training.experiment.run_experiment`, run by
+the same experiment runner (:func:`affectkit.evaluation.runner.run`: the protocol's
+folds, pooling, mean ± std over seeds and the seed ensemble), scored with
+:func:`~affectkit.evaluation.metrics.classification_report` (accuracy and UAR) and
+written with :func:`~affectkit.evaluation.report.write_report`. Every protocol works:
+``loso`` and ``kfold:K`` by speaker within a corpus, and ``split``: train on one
+corpus (or recording set), test on another (voice corpora have no official test split,
+so ``split`` needs the test set given).
 
 Speaker normalisation
 ---------------------
@@ -33,8 +36,10 @@ from typing import Sequence
 import numpy as np
 
 from affectkit.audio.dataset import AudioSet
-
-PROTOCOLS = ("loso", "kfold:K")
+from affectkit.errors import ProtocolError
+from affectkit.evaluation.protocols import PROTOCOLS, format_mean_std, parse_protocol  # noqa: F401  (PROTOCOLS re-exported)
+from affectkit.evaluation.report import write_report
+from affectkit.evaluation.runner import Prediction, classification_scorer, run
 
 
 def speaker_normalize(features: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
@@ -70,21 +75,33 @@ def speaker_normalize(features: np.ndarray, speakers: Sequence[str]) -> np.ndarr
     return out.astype(np.float32)
 
 
-def _folds(protocol: str, speakers: np.ndarray, labels: np.ndarray, seed: int):
-    from affectkit.evaluation.protocols import leave_one_subject_out, subject_kfold
-
-    if protocol == "loso":
-        return leave_one_subject_out(speakers)
-    if protocol.startswith("kfold:"):
-        return subject_kfold(speakers, int(protocol.split(":", 1)[1]), seed=seed, labels=labels)
-    raise ValueError(f"protocol must be 'loso' or 'kfold:K', got {protocol!r}")
-
-
 def _full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
     """Spread ``(M, len(classes))`` probabilities over all ``n_classes`` columns."""
     out = np.zeros((len(proba), n_classes))
     out[:, np.asarray(classes, dtype=np.int64)] = proba
     return out
+
+
+def _align_labels(test: AudioSet, class_names: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
+    """``test``'s labels renumbered into ``class_names`` (by name); ``-1`` for the classes
+    not among them, whose counts are returned too."""
+    lookup = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([lookup.get(test.class_names[c], -1) if c >= 0 else -1 for c in test.labels], dtype=np.int64)
+    dropped = {test.class_names[c]: int((test.labels == c).sum()) for c in np.unique(test.labels[test.labels >= 0])
+               if test.class_names[c] not in lookup}
+    return labels, dropped
+
+
+def _features_of(audioset: AudioSet, features: str | np.ndarray, n_jobs: int, what: str) -> np.ndarray:
+    """The ``(N, D)`` float32 feature rows of ``audioset``: extracted (and cached) for a kind, else checked."""
+    from affectkit.audio.features import extract_features
+
+    if isinstance(features, str):
+        return extract_features(audioset, features, n_jobs=n_jobs)
+    x = np.asarray(features, dtype=np.float32)
+    if len(x) != len(audioset):
+        raise ValueError(f"{what} have {len(x)} rows for {len(audioset)} recordings")
+    return x
 
 
 def run_audio_experiment(
@@ -96,6 +113,8 @@ def run_audio_experiment(
     speaker_norm: bool = True,
     out_dir: str | Path | None = None,
     *,
+    test: AudioSet | None = None,
+    test_features: np.ndarray | None = None,
     model_params: dict | None = None,
     tune: dict[str, Sequence] | None = None,
     n_jobs: int = 1,
@@ -107,7 +126,8 @@ def run_audio_experiment(
     Parameters
     ----------
     audioset : AudioSet
-        Labelled recordings with speaker ids (unlabelled rows are dropped).
+        Labelled recordings with speaker ids (unlabelled rows are dropped); the training
+        set of ``split``, the pool the folds of ``loso``/``kfold:K`` are drawn from.
     features : str or np.ndarray
         A feature kind of :func:`affectkit.audio.features.extract_features`
         (``"librosa"``, ``"egemaps"``, ``"compare"``; extracted and cached), or a
@@ -116,15 +136,23 @@ def run_audio_experiment(
         See :func:`affectkit.audio.models.make_audio_model`. ``mlp`` is the MLP of
         Vielzeuf et al. (2018), ``transfer-mlp`` the same pretrained on speaker gender
         first (Ouyang et al. 2017); ``rf`` and ``svm`` are classic baselines.
-    protocol : {"loso", "kfold:K"}
-        Leave-one-speaker-out, or speaker-independent stratified K-fold (new folds per
-        seed).
+    protocol : {"loso", "kfold:K", "split"}
+        Leave-one-speaker-out; speaker-independent stratified K-fold (new folds per
+        seed); or ``split``: train on ``audioset``, test on ``test`` (e.g. another
+        corpus: a cross-corpus evaluation).
     seeds : sequence of int
-        One full cross-validation per seed.
+        One full cross-validation (or training, for ``split``) per seed.
     speaker_norm : bool
-        Z-score features per speaker first (:func:`speaker_normalize`).
+        Z-score features per speaker first (:func:`speaker_normalize`; for ``split``,
+        the test set's speakers over the test set's recordings).
     out_dir : str or Path, optional
         Write ``report.json``, ``report.md`` and ``confusion.png`` there.
+    test : AudioSet, optional
+        ``split`` only, and required there: the test recordings. Their classes are
+        matched to ``audioset``'s by name; recordings of classes the training set lacks
+        are not scored (counted in ``config["test"]["dropped"]``).
+    test_features : np.ndarray, optional
+        ``(N_test, D)`` float features of ``test``, when ``features`` is an array.
     model_params : dict, optional
         Keyword arguments of :func:`~affectkit.audio.models.make_audio_model`.
     tune : dict, optional
@@ -142,45 +170,46 @@ def run_audio_experiment(
     Returns
     -------
     dict
-        ``config``; ``command``; ``seeds`` (per seed: the pooled out-of-fold
-        classification report, with ``folds`` = mean ± std over folds and, with
-        ``tune``, the chosen parameters per fold); ``summary`` (mean ± std over seeds,
+        ``config`` (with ``test``: the test set's corpus, size and speakers, for
+        ``split``); ``command``; ``seeds`` (per seed: the pooled
+        out-of-fold classification report, with ``folds`` = mean ± std over folds for
+        ``loso``/``kfold:K`` and, with ``tune``, the chosen parameters per fold);
+        ``summary`` (mean ± std over seeds,
         :func:`~affectkit.evaluation.protocols.summarize_seeds`); ``ensemble`` (report
         of the seeds' mean probabilities, for more than one seed); ``pooled`` (the
         ensemble, or the single seed); ``headline`` (UAR and accuracy as "mean ± std"
         percentages and the ensemble's); ``feature_names``; ``seconds``; ``oof_proba``
-        (``(N_labelled, C)`` mean out-of-fold probabilities over seeds, not written to
-        the files). Reports are those of
+        (``(N_scored, C)`` mean probabilities over seeds of the scored rows, in row
+        order: the labelled rows of ``audioset`` out of fold, or of ``test`` for
+        ``split``; not written to the files). Reports are those of
         :func:`~affectkit.evaluation.metrics.classification_report` (``uar``,
         ``accuracy``, ``recall``, ``confusion``, ...).
 
     Raises
     ------
+    ProtocolError
+        A malformed protocol, or ``split`` without ``test``.
     ValueError
         No labelled rows, missing speaker (or, for ``transfer-mlp``, gender) ids, a
-        feature array of the wrong length, an unknown model or protocol, or ``tune``
-        with ``transfer-mlp``.
+        feature array of the wrong length, an unknown model, or ``tune`` with
+        ``transfer-mlp``.
     InputError, ImportError
         From feature extraction (bad audio file; openSMILE missing).
     """
-    from affectkit.audio.features import extract_features, feature_names
+    from affectkit.audio.features import feature_names
     from affectkit.audio.models import AUDIO_MODELS, make_audio_model
-    from affectkit.evaluation.metrics import classification_report
-    from affectkit.evaluation.protocols import cross_validate, ensemble, format_mean_std, summarize_seeds
 
     t0 = time.time()
+    proto = parse_protocol(protocol)
     if model not in AUDIO_MODELS:
         raise ValueError(f"model must be one of {AUDIO_MODELS}, got {model!r}")
     if tune and model == "transfer-mlp":
         raise ValueError("tune is not supported for transfer-mlp (pretraining runs inside each fold)")
-    if isinstance(features, str):
-        x_all = extract_features(audioset, features, n_jobs=n_jobs)
-        kind, names = features, list(feature_names(features))
-    else:
-        x_all = np.asarray(features, dtype=np.float32)
-        kind, names = "array", []
-        if len(x_all) != len(audioset):
-            raise ValueError(f"features have {len(x_all)} rows for {len(audioset)} recordings")
+    if proto.kind == "split" and test is None:
+        raise ProtocolError("the split protocol needs a test set (test=..., or --test-data KIND:PATH); "
+                            "voice corpora have no official test split")
+    x_all = _features_of(audioset, features, n_jobs, "features")
+    kind, names = (features, list(feature_names(features))) if isinstance(features, str) else ("array", [])
     keep = np.flatnonzero(audioset.labels >= 0)
     if len(keep) == 0:
         raise ValueError("run_audio_experiment needs labelled recordings")
@@ -192,9 +221,30 @@ def run_audio_experiment(
     if speaker_norm:
         x = speaker_normalize(x, g)
     genders = np.asarray(data.genders)
-    if model == "transfer-mlp" and (genders == "").any():
-        raise ValueError("transfer-mlp pretrains on speaker gender, and some recordings have no gender")
     n_classes = len(data.class_names)
+    config_test = None
+    split = None
+    if proto.kind == "split":
+        if not isinstance(features, str) and test_features is None:
+            raise ValueError("features is an array: give test_features, the test recordings' features, too")
+        xt_all = _features_of(test, features if isinstance(features, str) else test_features, n_jobs, "test_features")
+        yt_all, dropped = _align_labels(test, data.class_names)
+        tkeep = np.flatnonzero(yt_all >= 0)
+        if len(tkeep) == 0:
+            raise ValueError("the test set has no recording of a training class")
+        tdata = test.subset(tkeep)
+        xt, gt = xt_all[tkeep], np.asarray(tdata.speakers)
+        if speaker_norm:
+            if (gt == "").any():
+                raise ValueError("speaker normalisation needs a speaker id for every test recording")
+            xt = speaker_normalize(xt, gt)
+        split = (np.arange(len(y)), np.arange(len(y), len(y) + len(tkeep)))
+        x, y = np.concatenate([x, xt]), np.concatenate([y, yt_all[tkeep]])
+        g, genders = np.concatenate([g, gt]), np.concatenate([genders, np.asarray(tdata.genders)])
+        config_test = {"corpus": test.meta.get("corpus", ""), "n": int(len(tkeep)),
+                       "speakers": int(len(np.unique(gt))), "dropped": dropped}
+    if model == "transfer-mlp" and (genders[: len(data)] == "").any():
+        raise ValueError("transfer-mlp pretrains on speaker gender, and some recordings have no gender")
     params = dict(model_params or {})
 
     def make(seed: int, chosen: list):
@@ -212,67 +262,58 @@ def run_audio_experiment(
         chosen.append(search)
         return search
 
-    per_seed, probas = [], []
-    for seed in seeds:
-        chosen: list = []
+    chosen: dict[int, list] = {}
 
-        def fit_predict(tr: np.ndarray, te: np.ndarray, seed=seed, chosen=chosen) -> dict:
-            est = make(seed, chosen)
-            if model == "transfer-mlp":
-                # source task: gender of the training-fold speakers only
-                est.pretrain(x[tr], genders[tr], groups=g[tr])
-            if tune:
-                with warnings.catch_warnings():
-                    # an inner test speaker may lack a class; its UAR is then over the classes it has
-                    warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-                    est.fit(x[tr], y[tr], groups=g[tr])
-            elif model in ("mlp", "transfer-mlp"):
-                est.fit(x[tr], y[tr], groups=g[tr])
-            else:
-                est.fit(x[tr], y[tr])
-            return {"proba": _full_proba(est.predict_proba(x[te]), est.classes_, n_classes)}
-
-        folds = _folds(protocol, g, y, seed)
-        cv = cross_validate(fit_predict, y, g, folds, n_classes=n_classes, class_names=list(data.class_names))
-        rep = {**cv["pooled"], "folds": cv["summary"]}
+    def fit_predict(tr: np.ndarray, te: np.ndarray, seed: int, fold: int) -> Prediction:
+        est = make(seed, chosen.setdefault(seed, []))
+        if model == "transfer-mlp":
+            # source task: gender of the training-fold speakers only
+            est.pretrain(x[tr], genders[tr], groups=g[tr])
         if tune:
-            rep["tuned"] = [{k.split("__")[-1]: v for k, v in s.best_params_.items()} for s in chosen]
-        per_seed.append({"seed": int(seed), **rep})
-        order = np.argsort(cv["oof"]["index"])
-        probas.append(cv["oof"]["proba"][order])
+            with warnings.catch_warnings():
+                # an inner test speaker may lack a class; its UAR is then over the classes it has
+                warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
+                est.fit(x[tr], y[tr], groups=g[tr])
+        elif model in ("mlp", "transfer-mlp"):
+            est.fit(x[tr], y[tr], groups=g[tr])
+        else:
+            est.fit(x[tr], y[tr])
+        return Prediction(proba=_full_proba(est.predict_proba(x[te]), est.classes_, n_classes), y_true=y[te])
 
-    summary = summarize_seeds([{k: v for k, v in r.items() if k not in ("seed", "tuned")} for r in per_seed])
-    report: dict = {
-        "config": {
-            "corpus": data.meta.get("corpus", ""), "n": int(len(y)), "speakers": int(len(np.unique(g))),
-            "classes": list(data.class_names), "features": kind, "n_features": int(x.shape[1]),
-            "model": model, "model_params": params, "tune": {k: list(v) for k, v in (tune or {}).items()},
-            "protocol": protocol, "seeds": [int(s) for s in seeds], "speaker_norm": bool(speaker_norm),
-            "transfer_source": ("speaker gender (m/f) of the training-fold recordings of the same corpus"
-                                if model == "transfer-mlp" else None),
-        },
-        "command": command,
-        "seeds": per_seed,
-        "summary": summary,
+    def tuned(seed: int) -> dict:
+        if not tune:
+            return {}
+        return {"tuned": [{k.split("__")[-1]: v for k, v in s.best_params_.items()} for s in chosen.get(seed, [])]}
+
+    config = {
+        "corpus": data.meta.get("corpus", ""), "n": int(len(data)), "speakers": int(len(np.unique(g[: len(data)]))),
+        "classes": list(data.class_names), "features": kind, "n_features": int(x.shape[1]),
+        "model": model, "model_params": params, "tune": {k: list(v) for k, v in (tune or {}).items()},
+        "protocol": str(proto), "seeds": [int(s) for s in seeds], "speaker_norm": bool(speaker_norm),
+        "transfer_source": ("speaker gender (m/f) of the training-fold recordings of the same corpus"
+                            if model == "transfer-mlp" else None),
     }
-    if len(probas) > 1:
-        ens = ensemble(probas)
-        report["ensemble"] = classification_report(y, ens.argmax(1), n_classes, class_names=list(data.class_names))
-    report["pooled"] = report.get("ensemble") or {k: v for k, v in per_seed[0].items() if k != "seed"}
+    if config_test is not None:
+        config["test"] = config_test
+    result = run(proto, [int(s) for s in seeds], fit_predict, classification_scorer(n_classes, data.class_names),
+                 groups=None if split else g, stratify=None if split else y, split=split, run_info=tuned,
+                 config=config, extra={"command": command})
+    report = result.to_dict()
+    summary, pooled = result.summary, result.pooled
+    if result.ensemble is None:  # voice reports give the single seed's headline without its seed
+        report["pooled"] = {k: v for k, v in pooled.items() if k != "seed"}
     report["headline"] = {
         "uar": format_mean_std(summary["uar"]), "accuracy": format_mean_std(summary["accuracy"]),
-        "ensemble_uar": f"{report['pooled']['uar'] * 100:.2f}", "ensemble_accuracy":
-        f"{report['pooled']['accuracy'] * 100:.2f}",
+        "ensemble_uar": f"{pooled['uar'] * 100:.2f}", "ensemble_accuracy": f"{pooled['accuracy'] * 100:.2f}",
     }
     report["feature_names"] = names
     report["seconds"] = round(time.time() - t0, 1)
-    report["oof_proba"] = np.mean(probas, axis=0)  # the ensemble's probabilities, row order of the labelled rows
+    # the ensemble's probabilities, row order of the scored rows
+    report["oof_proba"] = np.mean([p.proba for p in result.predictions], axis=0)
     if out_dir is not None:
-        from affectkit.evaluation.report import write_report
-
         write_report({k: v for k, v in report.items() if k != "oof_proba"}, out_dir,
                      class_names=list(data.class_names),
-                     title=title or f"{model} on {kind} features, {data.meta.get('corpus', 'audio')} ({protocol})")
+                     title=title or f"{model} on {kind} features, {data.meta.get('corpus', 'audio')} ({proto})")
     return report
 
 

@@ -1,21 +1,23 @@
-"""Predicting with temporal models, scoring sequences, and temporal experiments.
+"""Predicting with temporal models, and evaluating saved temporal models.
 
 Scores follow the seed papers: clip accuracy, UAR and the confusion matrix for video
 classification (Ouyang et al. 2017; Vielzeuf et al. 2018), and for per-step
 valence/arousal the CCC computed per sequence and averaged over sequences (Jin et al.
 2019, as the AVEC/SEND protocols report it), next to the CCC, PCC and RMSE pooled over
-all steps.
+all steps (:mod:`affectkit.temporal.scoring`). Evaluating saved models is the experiment
+runner (:func:`affectkit.evaluation.runner.run`) under the ``split`` protocol, with a
+``fit_predict`` that loads a model instead of training one.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from affectkit.evaluation.runner import Prediction, run
 from affectkit.temporal.sequences import SequenceSet
 from affectkit.temporal.scoring import score_sequences
 from affectkit.temporal.trainer import TemporalConfig, TemporalNet, batch_outputs, load_temporal, make_batch
@@ -92,17 +94,6 @@ def prepare(seqs: SequenceSet, embedding: str, progress: bool = False) -> Sequen
     return embed_sequences(seqs, embedding, progress=progress)
 
 
-def ensemble_outputs(preds: list[dict], task: str) -> dict:
-    """Average several models' :func:`predict_sequences` outputs (a seed ensemble)."""
-    if task == "classes":
-        from affectkit.evaluation.protocols import ensemble
-
-        return {"proba": ensemble([p["proba"] for p in preds]),
-                "steps": [np.mean(s, 0) for s in zip(*[p["steps"] for p in preds])]}
-    return {"va": np.mean([p["va"] for p in preds], 0),
-            "steps": [np.mean(s, 0) for s in zip(*[p["steps"] for p in preds])]}
-
-
 def evaluate_temporal_models(models: Sequence[str | Path], seqs: SequenceSet, *, progress: bool = False) -> dict:
     """Score one or more temporal models (e.g. seeds) on the same sequences.
 
@@ -116,36 +107,43 @@ def evaluate_temporal_models(models: Sequence[str | Path], seqs: SequenceSet, *,
     Returns
     -------
     dict
-        ``models`` (one report per model), ``summary`` (mean ± std when more than
-        one), ``ensemble`` (the report of their averaged outputs, more than one) and
-        ``pooled`` (the headline: the ensemble, or the one model's report).
+        ``models`` (one report per model, ``model`` its path), ``summary`` (mean ± std
+        over the models, more than one), ``ensemble`` (the report of their averaged outputs, more than
+        one), ``pooled`` (the headline: the ensemble, or the one model's report),
+        ``task``, ``embedding`` and ``n_sequences``:
+        :meth:`~affectkit.evaluation.runner.Report.to_dict` (without ``summary`` for
+        a single model).
 
     Raises
     ------
     WeightsError
         A model file is missing or not a temporal model.
     ValueError
-        The models differ in task or embedding, or the data lacks labels.
+        The models differ in task, embedding or classes, or the data lacks labels.
     """
-    from affectkit.evaluation.protocols import summarize_seeds
-
-    loaded = [load_temporal(m) for m in models]
-    tasks = {card["config"]["task"] for _, card in loaded}
-    embeddings = {card["config"]["embedding"] for _, card in loaded}
+    names = [str(m) for m in models]
+    loaded = dict(zip(names, (load_temporal(m) for m in models)))
+    first = loaded[names[0]][1]
+    tasks = {card["config"]["task"] for _, card in loaded.values()}
+    embeddings = {card["config"]["embedding"] for _, card in loaded.values()}
     if len(tasks) > 1 or len(embeddings) > 1:
         raise ValueError(f"the models differ in task {sorted(tasks)} or embedding {sorted(embeddings)}")
     task, embedding = tasks.pop(), embeddings.pop()
-    data = prepare(align_classes(seqs, loaded[0][1]["classes"]), embedding, progress)
-    preds, reports = [], []
-    for (net, card), path in zip(loaded, models):
-        if card["classes"] != loaded[0][1]["classes"]:
-            raise ValueError(f"{path}: its classes differ from {models[0]}'s")
-        pred = predict_sequences(net, net_config(card), data)
-        preds.append(pred)
-        reports.append({"model": str(path), **score_sequences(pred, data, task=task)})
-    out = {"models": reports, "task": task, "embedding": embedding, "n_sequences": len(data)}
-    if len(preds) > 1:
-        out["summary"] = summarize_seeds([{k: v for k, v in r.items() if k != "model"} for r in reports])
-        out["ensemble"] = score_sequences(ensemble_outputs(preds, task), data, task=task)
-    out["pooled"] = out.get("ensemble") or reports[0]
-    return out
+    for name, (_, card) in loaded.items():
+        if card["classes"] != first["classes"]:
+            raise ValueError(f"{name}: its classes differ from {names[0]}'s")
+    data = prepare(align_classes(seqs, first["classes"]), embedding, progress)
+
+    def load_and_predict(train_idx: np.ndarray, test_idx: np.ndarray, model: str, fold: int) -> Prediction:
+        net, card = loaded[model]
+        pred = predict_sequences(net, net_config(card), data.subset(test_idx))
+        return Prediction(proba=pred.get("proba"), va=pred.get("va"), steps=pred["steps"], y_true=data.labels[test_idx])
+
+    def score(p: Prediction) -> dict:
+        return score_sequences(p.outputs(), data.subset(p.index), task=task)
+
+    report = run("split", names, load_and_predict, score, split=(np.arange(0), np.arange(len(data))), run_key="model",
+                 extra={"task": task, "embedding": embedding, "n_sequences": len(data)}).to_dict()
+    if len(names) == 1:
+        del report["summary"]  # one model: these reports have never had a mean ± std table
+    return report

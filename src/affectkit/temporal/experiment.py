@@ -1,7 +1,9 @@
 """Temporal experiments: load sequence data, train over seeds and folds, and report.
 
 The command line's ``affectkit train --temporal MODEL`` is :func:`run_from_options`;
-:func:`run_temporal_experiment` is the same with data already loaded.
+:func:`run_temporal_experiment` is the same with data already loaded. Protocol, seeds,
+folds, summary and seed ensemble are the experiment runner's
+(:func:`affectkit.evaluation.runner.run`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-from affectkit.temporal.evaluate import align_classes, ensemble_outputs, net_config, predict_sequences, prepare
+from affectkit.errors import DataError, ProtocolError
+from affectkit.evaluation.protocols import parse_protocol
+from affectkit.evaluation.report import write_report
+from affectkit.evaluation.runner import Prediction, run
+from affectkit.temporal.evaluate import align_classes, net_config, predict_sequences, prepare
 from affectkit.temporal.scoring import score_sequences
-from affectkit.temporal.sequences import SequenceSet
+from affectkit.temporal.sequences import SequenceSet, concat
 from affectkit.temporal.trainer import TemporalConfig, fit_temporal, load_temporal
 
 
@@ -47,80 +53,68 @@ def run_temporal_experiment(
         the best epoch.
     protocol : str
         ``split``, ``kfold:K`` (subject-independent, see
-        :func:`~affectkit.evaluation.protocols.subject_kfold`) or ``loso``.
+        :func:`~affectkit.evaluation.protocols.subject_kfold`) or ``loso``
+        (:func:`~affectkit.evaluation.protocols.parse_protocol`).
     seeds : sequence of int
         One run per seed; the report gives mean ± std and the seed ensemble.
 
     Returns
     -------
     dict
-        ``seeds`` (per-seed reports), ``summary``, ``ensemble`` (several seeds),
-        ``pooled`` (the headline), ``config``, ``command`` and ``models`` (the
-        exported model of each seed for ``split``).
+        ``config``, ``protocol``, ``command``, ``seeds`` (per-seed reports; with
+        ``kfold``/``loso`` the pooled out-of-fold report and ``folds``, mean ± std over
+        the folds), ``models`` (the exported model of each seed for ``split``),
+        ``summary``, ``ensemble`` (several seeds), ``pooled`` (the headline) and, for
+        the ``classes`` task, ``class_names``:
+        :meth:`~affectkit.evaluation.runner.Report.to_dict` plus ``class_names``.
 
     Raises
     ------
+    ProtocolError
+        A malformed protocol, or ``split`` without a test set.
     ValueError
-        Missing test set, unknown protocol, data without subjects for k-fold, or
-        labels the task needs are absent.
+        Data without subjects for k-fold, or labels the task needs are absent.
     """
-    from affectkit.evaluation.protocols import leave_one_subject_out, subject_kfold, summarize_seeds
-    from affectkit.evaluation.report import write_report
-
+    proto = parse_protocol(protocol)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train = prepare(train, cfg.embedding, progress)
-    if protocol == "split":
+    if proto.kind == "split":
         if test is None:
-            raise ValueError("the split protocol needs a test set")
+            raise ProtocolError("the split protocol needs a test set")
         test = prepare(align_classes(test, train.class_names), cfg.embedding, progress)
         val = prepare(align_classes(val, train.class_names), cfg.embedding, progress) if val is not None else None
-    elif protocol != "loso" and not protocol.startswith("kfold:"):
-        raise ValueError(f"protocol must be split, kfold:K or loso, got {protocol!r}")
+        pool, split = concat([train, test]), (np.arange(len(train)), np.arange(len(train), len(train) + len(test)))
     elif len(set(train.subjects)) < 2:
-        raise ValueError(f"protocol {protocol} needs sequences of at least two subjects")
+        raise ValueError(f"protocol {proto} needs sequences of at least two subjects")
+    else:
+        pool, split = train, None
     recipe = {"command": command}
-    per_seed, preds, models = [], [], []
-    for seed in seeds:
+    models: list[str] = []
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray, seed: int, fold: int) -> Prediction:
         c = TemporalConfig.from_dict({**asdict(cfg), "seed": int(seed)})
-        if protocol == "split":
+        if split is not None:
             path = fit_temporal(train, out / f"seed_{seed}", c, val=val, progress=progress, recipe=recipe)
-            net, card = load_temporal(path)
-            pred = predict_sequences(net, net_config(card), test)
-            scored = test
             models.append(str(path))
         else:
-            groups = np.asarray(train.subjects)
-            folds = (leave_one_subject_out(groups) if protocol == "loso"
-                     else subject_kfold(groups, int(protocol.split(":")[1]), seed=int(seed)))
-            pred, order = _cross_fit(c, train, folds, out / f"seed_{seed}", progress, recipe)
-            scored = train.subset(order)
-        preds.append(pred)
-        per_seed.append({"seed": int(seed), **score_sequences(pred, scored, task=cfg.task)})
-    report = {"config": asdict(cfg), "protocol": protocol, "command": command, "seeds": per_seed, "models": models,
-              "summary": summarize_seeds([{k: v for k, v in r.items() if k != "seed"} for r in per_seed])}
-    if len(preds) > 1:
-        report["ensemble"] = score_sequences(ensemble_outputs(preds, cfg.task), scored, task=cfg.task)
-    report["pooled"] = report.get("ensemble") or per_seed[0]
+            path = fit_temporal(pool.subset(tr), out / f"seed_{seed}" / f"fold_{fold}", c, progress=progress,
+                                recipe=recipe)
+        net, card = load_temporal(path)
+        pred = predict_sequences(net, net_config(card), pool.subset(te))
+        return Prediction(proba=pred.get("proba"), va=pred.get("va"), steps=pred["steps"], y_true=pool.labels[te])
+
+    def score(p: Prediction) -> dict:
+        return score_sequences(p.outputs(), pool.subset(p.index), task=cfg.task)
+
+    report = run(proto, [int(s) for s in seeds], fit_predict, score, groups=None if split else np.asarray(pool.subjects),
+                 split=split, config=asdict(cfg), extra={"protocol": str(proto), "command": command, "models": models}).to_dict()
     if cfg.task == "classes":
         report["class_names"] = list(train.class_names)
     write_report(report, out, class_names=list(train.class_names) if cfg.task == "classes" else None,
-                 title=f"temporal {cfg.model} ({cfg.task}, {cfg.embedding}) — {protocol}")
-    (out / "experiment.json").write_text(json.dumps({"config": asdict(cfg), "protocol": protocol, "seeds": list(seeds)}, indent=2))
+                 title=f"temporal {cfg.model} ({cfg.task}, {cfg.embedding}) — {proto}")
+    (out / "experiment.json").write_text(json.dumps({"config": asdict(cfg), "protocol": str(proto), "seeds": list(seeds)}, indent=2))
     return report
-
-
-def _cross_fit(cfg: TemporalConfig, data: SequenceSet, folds, out: Path, progress: bool, recipe: dict):
-    """Out-of-fold predictions, concatenated in fold order, and the sequence order."""
-    parts, order = [], []
-    for k, (tr, te) in enumerate(folds):
-        path = fit_temporal(data.subset(tr), out / f"fold_{k}", cfg, progress=progress, recipe=recipe)
-        net, card = load_temporal(path)
-        parts.append(predict_sequences(net, net_config(card), data.subset(te)))
-        order += [int(i) for i in te]
-    if cfg.task == "classes":
-        return {"proba": np.concatenate([p["proba"] for p in parts])}, order
-    return {"va": np.concatenate([p["va"] for p in parts]), "steps": [s for p in parts for s in p["steps"]]}, order
 
 
 EXPERIMENT_KEYS = ("data", "test_data", "train_split", "val_split", "test_split", "protocol", "seeds", "out")
@@ -150,7 +144,6 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
     ValueError
         Invalid options.
     """
-    from affectkit.errors import DataError
     from affectkit.temporal.corpora import load_sequences
 
     cfg = TemporalConfig.from_dict(options)
@@ -158,11 +151,11 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
                 "detector_name": options.get("detector", "mtcnn"), "crop": options.get("crop", "ng2015")}
     if cfg.model == "c3d" and cfg.count is None and options.get("rate") is None:
         sampling.update(rate=None, count=cfg.c3d_frames)  # Ouyang et al.: 16 frames per clip
-    protocol = options.get("protocol") or "split"
+    protocol = parse_protocol(options.get("protocol") or "split")
     data = options["data"]
     train = load_sequences(data, options.get("train_split") or "train", **sampling)
     test = val = None
-    if protocol == "split":
+    if protocol.kind == "split":
         test = load_sequences(options.get("test_data") or data, options.get("test_split") or "test", **sampling)
         val_split = options.get("val_split", "validation")
         if val_split:
@@ -172,5 +165,5 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
                 if "val_split" in options:
                     raise  # asked for explicitly: report it
     seeds = options.get("seeds") or [cfg.seed]
-    return run_temporal_experiment(cfg, train, options["out"], test=test, val=val, protocol=protocol, seeds=seeds,
+    return run_temporal_experiment(cfg, train, options["out"], test=test, val=val, protocol=str(protocol), seeds=seeds,
                                    progress=progress, command=command)

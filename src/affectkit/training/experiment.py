@@ -5,7 +5,9 @@ full / staged / frozen fine-tuning, optionally after a cascade of pre-training
 stages), evaluates it under one protocol (official split, cross-dataset, k-fold by
 subject, leave-one-subject-out), repeats it over seeds, and reports every seed, the
 mean ± std over seeds and the ensemble of the seeds (mean of their probabilities).
-``affectkit train`` runs exactly this function.
+``affectkit train`` runs exactly this function. Protocol, seeds, folds, summary and
+ensemble are the experiment runner's (:func:`affectkit.evaluation.runner.run`); this
+module supplies the data, the training and the scoring of faces.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from affectkit.data.faceset import FaceSet
+from affectkit.evaluation.evaluate import score_faces
+from affectkit.evaluation.protocols import parse_protocol
+from affectkit.evaluation.report import write_report
+from affectkit.evaluation.runner import Prediction, run
 from affectkit.expressions import EXPRESSIONS
+from affectkit.io.write import write_json_atomic
 from affectkit.training.finetune import FinetuneConfig
 
 STRATEGIES = ("features", "full", "staged", "frozen")
@@ -137,8 +144,7 @@ class ExperimentConfig:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if not (isinstance(self.face_size, int) and 16 <= self.face_size <= 1024):
             raise ValueError(f"face_size must be a whole number of pixels from 16 to 1024, got {self.face_size!r}")
-        if not (self.protocol in ("split", "loso") or self.protocol.startswith("kfold:")):
-            raise ValueError(f"protocol must be split, kfold:K or loso, got {self.protocol!r}")
+        self.protocol = str(parse_protocol(self.protocol))  # ProtocolError (a ValueError), one line
         if isinstance(self.train, dict):
             self.train = FinetuneConfig.from_dict(self.train)
         self.pretrain = [StageConfig(**s) if isinstance(s, dict) else s for s in self.pretrain]
@@ -175,39 +181,6 @@ def load_splits(spec: str, splits: str | None, *, size: int, dedup: bool = False
     return parts[0] if len(parts) == 1 else FaceSet.concat(parts)
 
 
-def score(out: dict, faces: FaceSet, target_distribution: np.ndarray | None = None) -> dict:
-    """Score predictions against the labels a face set has.
-
-    Parameters
-    ----------
-    out : dict
-        ``proba`` ``(N, 7)`` or ``pred`` ``(N,)`` for classes; ``va`` ``(N, 2)`` in [-1, 1].
-    faces : FaceSet
-    target_distribution : np.ndarray, optional
-        ``(7,)`` class distribution for the weighted accuracy of Vielzeuf et al. 2018.
-
-    Returns
-    -------
-    dict
-        A classification report on the rows with an expression label, merged with a
-        regression report (``valence``/``arousal``) on the rows with valence/arousal.
-    """
-    from affectkit.evaluation.metrics import classification_report, regression_report
-
-    rep: dict = {}
-    lab = faces.labels >= 0
-    # NaN outputs come from a head the model was not trained for (see Recognizer.task).
-    out = {k: v for k, v in out.items() if not (np.issubdtype(np.asarray(v).dtype, np.floating) and np.isnan(v).all())}
-    pred = out["proba"].argmax(1) if "proba" in out else out.get("pred")
-    if pred is not None and lab.any():
-        rep.update(classification_report(faces.labels[lab], pred[lab], len(EXPRESSIONS), class_names=list(EXPRESSIONS),
-                                         target_distribution=target_distribution))
-    has_va = np.isfinite(faces.va).all(1)
-    if "va" in out and has_va.sum() >= 2:
-        rep.update(regression_report(out["va"][has_va], faces.va[has_va]))
-    return rep
-
-
 def _full_proba(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
     full = np.zeros((len(proba), len(EXPRESSIONS)), np.float32)
     full[:, classes] = proba
@@ -215,14 +188,13 @@ def _full_proba(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 class _Runner:
-    """Trains and predicts for one seed; ``fit_predict(train_idx, test_idx)`` per fold."""
+    """Trains and predicts for one seed: ``runner(train_idx, test_idx, fold, val)`` per fold."""
 
     def __init__(self, cfg: ExperimentConfig, seed: int, pool: FaceSet, out_dir: Path, progress: bool, command: str = "",
                  part_sizes: list[int] | None = None):
         self.cfg, self.seed, self.pool, self.out_dir, self.progress = cfg, seed, pool, out_dir, progress
         self.part_sizes = part_sizes
         self.command = command
-        self.fold = 0
         self._features = None
         self._pretrained: Path | None = None
 
@@ -243,11 +215,10 @@ class _Runner:
             )[self.cfg.tap]
         return self._features
 
-    def __call__(self, tr: np.ndarray, te: np.ndarray, val: FaceSet | None = None) -> dict:
-        self.fold += 1
+    def __call__(self, tr: np.ndarray, te: np.ndarray, fold: int = 0, val: FaceSet | None = None) -> dict:
         if self.cfg.strategy == "features":
             return self._features_head(tr, te)
-        return self._finetune(tr, te, val)
+        return self._finetune(tr, te, fold, val)
 
     def _features_head(self, tr, te) -> dict:
         from affectkit.training.features import fit_predict_head
@@ -267,11 +238,11 @@ class _Runner:
             out["va"] = fit_predict_head(kind, "va", x[has], self.pool.va[has], x[te], self.seed)["va"]
         return out
 
-    def _finetune(self, tr, te, val) -> dict:
+    def _finetune(self, tr, te, fold, val) -> dict:
         from affectkit.models.recognizer import Recognizer
         from affectkit.training.finetune import finetune
 
-        run_dir = self.out_dir / (f"fold_{self.fold}" if self.cfg.protocol != "split" else "model")
+        run_dir = self.out_dir / (f"fold_{fold + 1}" if parse_protocol(self.cfg.protocol).by_subject else "model")
         train_cfg = FinetuneConfig(**{**asdict(self.cfg.train), "strategy": self.cfg.strategy, "seed": self.seed})
         if self.cfg.pretrain and self._pretrained is None:
             # Once per seed, shared by the folds: the stages use other data than the target.
@@ -354,12 +325,15 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
     Returns
     -------
     dict
-        ``seeds`` (per-seed reports), ``summary`` (mean ± std over seeds, see
+        ``config``, ``command``, ``seeds`` (per-seed reports; with
+        ``kfold``/``loso`` the pooled out-of-fold report and ``folds``, mean ± std over
+        the folds), ``summary`` (mean ± std over seeds, see
         :func:`~affectkit.evaluation.protocols.summarize_seeds`), ``ensemble`` (the
         report of the seeds' mean probabilities and valence/arousal, for more than one
-        seed), ``config`` and ``command``. Also written as ``report.json``,
-        ``report.md`` and ``confusion.png`` in ``cfg.out``, then ``experiment.json``
-        (the config), only once the run has succeeded.
+        seed on the same faces) and ``pooled`` (the headline: the ensemble, else the
+        first seed): :meth:`~affectkit.evaluation.runner.Report.to_dict`. Also written
+        as ``report.json``, ``report.md`` and ``confusion.png`` in ``cfg.out``, then
+        ``experiment.json`` (the config), only once the run has succeeded.
 
     Raises
     ------
@@ -371,13 +345,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
     ValueError
         Inconsistent options (e.g. a subject protocol on data without subjects).
     """
-    from affectkit.evaluation.protocols import (
-        cross_validate, ensemble, leave_one_subject_out, subject_kfold, summarize_seeds,
-    )
-    from affectkit.evaluation.report import write_report
-    from affectkit.models.card import write_json_atomic
-
     out = Path(cfg.out)
+    protocol = parse_protocol(cfg.protocol)
     check_model_files(cfg)
     train = load_splits(cfg.data, cfg.train_split, size=cfg.face_size)
     if train is None:
@@ -387,58 +356,32 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, command: st
         parts = [train] + [load_splits(m.data, m.split, size=cfg.face_size) for m in cfg.mix]
         part_sizes = [len(p) for p in parts]
         train = FaceSet.concat(parts)
-    if cfg.protocol == "split":
+    if protocol.kind == "split":
         test = load_splits(cfg.test_data or cfg.data, cfg.test_split, size=cfg.face_size, dedup=cfg.dedup)
         if test is None:
             raise ValueError("the split protocol needs a test split")
         val = load_splits(cfg.data, cfg.val_split, size=cfg.face_size) if cfg.strategy != "features" else None
+        # One pool for every seed, so frozen features are extracted (and cached) once.
+        pool, split = FaceSet.concat([train, test]), (np.arange(len(train)), np.arange(len(train), len(train) + len(test)))
     else:
-        test, val = None, None
         if not any(train.subjects):
             raise ValueError(f"{cfg.data}: protocol {cfg.protocol} needs subject ids, and this dataset has none")
+        pool, split, val = train, None, None
 
     out.mkdir(parents=True, exist_ok=True)
-    per_seed, outputs = [], []
-    for seed in cfg.seeds:
-        rng = np.random.default_rng(seed)
-        keep = np.arange(len(train))
-        if cfg.max_train and len(train) > cfg.max_train:
-            keep = np.sort(rng.choice(len(train), cfg.max_train, replace=False))
-        if cfg.protocol == "split":
-            # One pool for every seed, so frozen features are extracted (and cached) once.
-            pool = FaceSet.concat([train, test])
-            runner = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress, command, part_sizes)
-            res = runner(keep, np.arange(len(train), len(pool)), val)
-            rep = score(res, test)
-            outputs.append(res)
-        else:
-            tr_set = train.subset(keep)
-            runner = _Runner(cfg, seed, tr_set, out / f"seed_{seed}", progress, command)
-            groups = np.asarray(tr_set.subjects)
-            folds = (leave_one_subject_out(groups) if cfg.protocol == "loso"
-                     else subject_kfold(groups, int(cfg.protocol.split(":")[1]), seed=seed))
-            labels = tr_set.labels if (tr_set.labels >= 0).all() and cfg.train.task != "va" else None
-            va = tr_set.va if np.isfinite(tr_set.va).all() and cfg.train.task != "classes" else None
-            cv = cross_validate(lambda a, b: runner(a, b), labels, groups, folds, va=va,
-                                n_classes=len(EXPRESSIONS), class_names=list(EXPRESSIONS))
-            rep = {**cv["pooled"], "folds": cv["summary"]}
-            order = np.argsort(cv["oof"]["index"])
-            outputs.append({k: v[order] for k, v in cv["oof"].items() if k in ("proba", "pred", "va")})
-            test = tr_set.subset(cv["oof"]["index"][order])
-        per_seed.append({"seed": seed, **rep})
+    runners: dict[int, _Runner] = {}
 
-    report = {"config": asdict(cfg), "command": command, "seeds": per_seed,
-              "summary": summarize_seeds([{k: v for k, v in r.items() if k != "seed"} for r in per_seed])}
-    if len(outputs) > 1:
-        ens = {}
-        if all("proba" in o for o in outputs):
-            ens["proba"] = ensemble([o["proba"] for o in outputs])
-        if all("va" in o for o in outputs):
-            ens["va"] = np.mean([o["va"] for o in outputs], axis=0)
-        if ens:
-            report["ensemble"] = score(ens, test)
-    # The headline is the seed ensemble when there are several seeds, else the one seed.
-    report["pooled"] = report.get("ensemble") or per_seed[0]
+    def fit_predict(tr: np.ndarray, te: np.ndarray, seed: int, fold: int) -> Prediction:
+        if seed not in runners:  # one per seed: features and the pre-training cascade are shared by its folds
+            runners[seed] = _Runner(cfg, seed, pool, out / f"seed_{seed}", progress, command, part_sizes)
+        res = runners[seed](tr, te, fold, val)
+        return Prediction(proba=res.get("proba"), pred=res.get("pred"), va=res.get("va"), y_true=pool.labels[te])
+
+    def score(p: Prediction) -> dict:
+        return score_faces(p.outputs(), pool.labels[p.index], pool.va[p.index])
+
+    report = run(protocol, cfg.seeds, fit_predict, score, groups=None if split else np.asarray(pool.subjects),
+                 split=split, max_train=cfg.max_train, config=asdict(cfg), extra={"command": command}).to_dict()
     write_report(report, out, title=f"{cfg.strategy} {cfg.train.backbone} on {cfg.data} ({cfg.protocol})")
     # Written last, and atomically: a failed run leaves no experiment.json claiming a
     # run that has no report, and keeps the one of an earlier successful run.
