@@ -155,6 +155,28 @@ def analyze(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; the default is this machine only (0.0.0.0 opens it to the network)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port."),
+    max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=0.001, help="Largest upload, MB; larger ones are refused (413) before they are stored."),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, max=64, help="Analyses that run at once."),
+    queue: int = typer.Option(4, "--queue", min=0, max=1000, help="Analyses that may wait; one more is refused (503)."),
+) -> None:
+    """Serve the upload page, the live camera page and the HTTP API (OpenAPI at /docs); needs the web extra."""
+    from affectkit.serve import missing_web_extra
+
+    hint = missing_web_extra()
+    if hint:
+        _fail(hint)
+    import uvicorn
+
+    from affectkit.serve import create_app
+
+    typer.echo(f"affectkit serve: http://{host}:{port}/  (live camera: /live, API: /docs)")
+    uvicorn.run(create_app(max_upload_mb, max_concurrent, queue), host=host, port=port, log_level="warning")
+
+
 class Strategy(str, Enum):
     features = "features"
     full = "full"

@@ -203,3 +203,222 @@ def annotate(df: pd.DataFrame, source: str | Path, path: str | Path) -> Path:
             for packet in stream.encode():
                 out.mux(packet)
     return path
+
+
+def _save(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` atomically in the format of ``path``'s suffix and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
+
+
+def _faces_only(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a face, or ValueError when there is none."""
+    if df.empty or df["face"].notna().sum() == 0:
+        raise ValueError("nothing to plot: the table has no face")
+    return df[df["face"].notna()]
+
+
+def plot_circumplex(df: pd.DataFrame, path: str | Path, max_tracks: int = 6) -> Path:
+    """Draw faces on the valence-arousal plane (Russell's circumplex), each track's path as a line.
+
+    The unit circle, the two axes and the seven expressions' usual places (angles after
+    Russell 1980) give the frame. Each tracked person (the ``max_tracks`` longest
+    ``track_id`` tracks over all sources) is a line through its per-frame
+    ``(valence, arousal)`` points in time order (``*_smooth`` values when present),
+    starting at an open circle and ending at a filled one; faces without a track (and
+    images) are dots coloured by their expression.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        An analyze table (:mod:`affectkit.table`); ``valence`` and ``arousal`` in [-1, 1].
+    path : str or Path
+        ``.png``, ``.pdf`` or ``.svg``; written atomically.
+    max_tracks : int
+        Most tracks drawn as paths.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        If the table has no face row.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    faces = _faces_only(df)
+    v, a = ("valence_smooth", "arousal_smooth") if {"valence_smooth", "arousal_smooth"} <= set(df.columns) \
+        else ("valence", "arousal")
+    fig, ax = plt.subplots(figsize=(6.2, 6.2), constrained_layout=True)
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="#bbbbbb", lw=0.8)
+    ax.axhline(0, color="#999999", lw=0.6)
+    ax.axvline(0, color="#999999", lw=0.6)
+    places = {"happiness": 20, "surprise": 75, "fear": 115, "anger": 135, "disgust": 160, "sadness": 215}
+    for expr, deg in places.items():
+        x, y = 0.9 * np.cos(np.radians(deg)), 0.9 * np.sin(np.radians(deg))
+        ax.text(x, y, expr, color=EXPRESSION_COLOURS[expr], ha="center", va="center", fontsize=9, alpha=0.8)
+    ax.text(0, 0.05, "neutral", color=EXPRESSION_COLOURS["neutral"], ha="center", fontsize=9, alpha=0.8)
+    tracked = faces[faces["track_id"].notna()] if "track_id" in faces else faces.iloc[:0]
+    loose = faces.drop(tracked.index)
+    if not loose.empty:
+        ax.scatter(loose[v], loose[a], s=18, c=[EXPRESSION_COLOURS.get(e, "#000000") for e in loose["expression"]],
+                   alpha=0.8, label="faces (no track)")
+    if not tracked.empty:
+        keys = tracked.groupby(["source", "track_id"]).size().sort_values(ascending=False, kind="stable")
+        cmap = plt.get_cmap("tab10")
+        many = tracked["source"].nunique() > 1
+        for i, (source, k) in enumerate(keys.index[:max_tracks]):
+            rows = tracked[(tracked["source"] == source) & (tracked["track_id"] == k)].sort_values("frame")
+            xs, ys = rows[v].to_numpy(float), rows[a].to_numpy(float)
+            colour = cmap(i % 10)
+            label = f"track {int(k)}" + (f" ({Path(str(source)).name})" if many else "")
+            ax.plot(xs, ys, color=colour, lw=1.3, alpha=0.85, label=label)
+            ax.scatter(xs[:1], ys[:1], s=40, facecolors="white", edgecolors=[colour], zorder=3)
+            ax.scatter(xs[-1:], ys[-1:], s=40, color=[colour], zorder=3)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("valence (negative → positive)")
+    ax.set_ylabel("arousal (calm → activated)")
+    ax.set_title("valence–arousal circumplex" + (" (smoothed)" if v.endswith("smooth") else ""))
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def plot_expression_correlation(df: pd.DataFrame, path: str | Path) -> Path:
+    """A heat map of the Pearson correlations between the per-frame scores of a table.
+
+    The seven expression probabilities, valence and arousal, over the rows with a face
+    (a 9 x 9 matrix, -1 to 1, each cell printed). A column that does not vary gives
+    empty cells.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        An analyze table.
+    path : str or Path
+        ``.png``, ``.pdf`` or ``.svg``; written atomically.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        If the table has fewer than two face rows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    faces = _faces_only(df)
+    if len(faces) < 2:
+        raise ValueError("nothing to correlate: the table has one face row")
+    names = list(EXPRESSIONS) + ["valence", "arousal"]
+    corr = faces[names].astype(float).corr().to_numpy()
+    fig, ax = plt.subplots(figsize=(6.6, 5.6), constrained_layout=True)
+    im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if np.isfinite(corr[i, j]):
+                ax.text(j, i, f"{corr[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(corr[i, j]) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Pearson r")
+    ax.set_title(f"correlation of per-frame scores ({len(faces)} faces)")
+    return _save(fig, path)
+
+
+def plot_video_va(df: pd.DataFrame, source: str | Path, path: str | Path, thumbnails: int = 8) -> Path:
+    """Valence and arousal over a video under a strip of its frames (as in Jin et al. 2019).
+
+    A row of ``thumbnails`` frames evenly spaced in time, with the face boxes drawn,
+    above the mean valence and arousal of the frame's faces over time (seconds) on a
+    [-1, 1] axis, with the thumbnails' times marked.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        An analyze table holding ``source``'s rows (its ``source`` column as the
+        pipeline wrote it).
+    source : str or Path
+        The video.
+    path : str or Path
+        ``.png``, ``.pdf`` or ``.svg``; written atomically.
+    thumbnails : int
+        Frames shown, >= 1.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        If the table has no face row of ``source``.
+    InputError
+        If the video cannot be read.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from affectkit.io.media import iter_frames
+
+    source = Path(source)
+    rows = df[df["source"] == printable(source)]
+    faces = _faces_only(rows)
+    per_frame = faces.groupby("frame").agg(time_s=("time_s", "first"), valence=("valence", "mean"),
+                                           arousal=("arousal", "mean"))
+    frames_all = rows.groupby("frame")["time_s"].first()
+    picks = set(np.unique(np.linspace(0, len(frames_all) - 1, min(thumbnails, len(frames_all))).round().astype(int)))
+    wanted = {int(frames_all.index[i]) for i in picks}
+    by_frame = {int(k): g for k, g in rows.groupby("frame")}
+    shots = []
+    try:
+        for frame in iter_frames(source):
+            if frame.index in wanted:
+                shots.append((frame.time_s, _draw(frame.image, by_frame.get(frame.index, rows.iloc[:0]), frame.scale)))
+            if frame.index >= max(wanted):
+                break
+    except InputError:
+        if not shots:
+            raise
+    n = max(1, len(shots))
+    fig = plt.figure(figsize=(max(8.0, 1.6 * n), 5.2), constrained_layout=True)
+    grid = fig.add_gridspec(2, n, height_ratios=[1.2, 2])
+    for i, (ts, img) in enumerate(shots):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(img)
+        ax.set_axis_off()
+        ax.set_title(f"{ts:.1f} s", fontsize=8)
+    ax = fig.add_subplot(grid[1, :])
+    ax.axhline(0, color="black", lw=0.6)
+    full = per_frame.reindex(frames_all.index)
+    t = frames_all.to_numpy(float)
+    ax.plot(t, full["valence"].to_numpy(float), color="#2ca02c", lw=1.8, label="valence")
+    ax.plot(t, full["arousal"].to_numpy(float), color="#ff7f0e", lw=1.8, label="arousal")
+    for ts, _ in shots:
+        ax.axvline(ts, color="#999999", lw=0.6, ls=":")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlim(t.min(), max(t.max(), t.min() + 1e-3))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("valence, arousal [-1, 1]")
+    ax.legend(loc="upper right", ncols=2, frameon=False)
+    fig.suptitle(f"{source.name}: valence and arousal over the video (mean of the faces in each frame)")
+    return _save(fig, path)
