@@ -173,7 +173,7 @@ def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
     best = max(rows, key=lambda r: max(r["ensemble_uar"], r["uar_mean"] or 0))
     best_uar = max(best["ensemble_uar"], best["uar_mean"] or 0)
     out = {"command": command, "date": date, "machine": machine, "seconds": round(seconds, 1),
-           "n": len(data), "speakers": len(set(data.speakers)), "classes": list(data.class_names),
+           "n": len(data), "speakers": len(set(data.subjects)), "classes": list(data.class_names),
            "feature_extraction": extraction, "rows": rows,
            "reports": {k: {"pooled": v["pooled"], "summary": v.get("summary"), "config": v.get("config"),
                            "members": v.get("members")} for k, v in reports.items()},
@@ -193,7 +193,7 @@ def write_docs(args, command, data, extraction, rows, reports, seconds) -> None:
         f"Python {machine['python']}, torch {machine['torch']}, librosa {machine['librosa']}, "
         f"scikit-learn {machine['scikit-learn']}; {seconds / 60:.1f} min in all.", "",
         "## Data and protocol", "",
-        f"EmoDB (Burkhardt et al. 2005): {len(data)} recordings, {len(set(data.speakers))} speakers, "
+        f"EmoDB (Burkhardt et al. 2005): {len(data)} recordings, {len(set(data.subjects))} speakers, "
         f"{len(data.class_names)} classes ({', '.join(data.class_names)}). The shared copy is resampled to "
         "22,050 Hz mono and cut or zero-padded to exactly 2.0 s, so longer utterances lose their end; "
         "figures are not directly comparable with papers that use the full recordings.", "",

@@ -111,7 +111,7 @@ def _markdown(df: pd.DataFrame, seeds: list[int], commands: list[str]) -> str:
         "**These are generated sequences, not emotion data.** No labelled emotion video corpus is available "
         "to this project's machines (the one AFEW-VA clip has constant ratings). The rules below show which "
         "models use the order of frames; they say nothing about accuracy on AFEW, AFEW-VA or SEND. For those, "
-        "run the same commands with `--data afew:ROOT`, `afew-va:ROOT` or `send:ROOT` and your copy of the corpus.",
+        "run the same commands with `--data afew:ROOT`, `afew_va_clips:ROOT` or `send:ROOT` and your copy of the corpus.",
         "",
         "Each run is one `affectkit train --temporal MODEL` command on a sequence CSV of `.npy` arrays "
         "(`--embedding precomputed`; C3D: `--embedding crops`), tested on held-out sequences. The generators "

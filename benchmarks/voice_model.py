@@ -93,7 +93,7 @@ def generated_signals(seconds: float = 10.0, sr: int = VAD_RATE) -> dict[str, np
 
 
 def vad_checks(data, media: Path) -> dict:
-    paths = [p for p, lab in zip(data.paths, data.labels) if lab >= 0]
+    paths = [p for p, lab in zip(data.names, data.labels) if lab >= 0]
     t0 = time.time()
     per = []
     waves = {}
@@ -214,7 +214,7 @@ def reference_agreement(waves: dict[str, np.ndarray], media: Path) -> dict | Non
 def calibration_checks(data, seeds) -> dict:
     keep = data.labels >= 0
     x = extract_features(data, "librosa")[keep]
-    y, g = data.labels[keep], np.asarray(data.speakers)[keep]
+    y, g = data.labels[keep], np.asarray(data.subjects)[keep]
     rows = []
     for seed in seeds:
         t = time.time()

@@ -44,7 +44,7 @@ def main() -> None:
     data = load_emodb(args.emodb)
     keep = data.labels >= 0
     x = extract_features(data, "librosa", progress=True)[keep]
-    y, speakers = data.labels[keep], np.asarray(data.speakers)[keep]
+    y, speakers = data.labels[keep], np.asarray(data.subjects)[keep]
     # held-out predictions of this very recipe: each speaker scored by a model that never heard them
     calibration = calibration_record(
         loso_logits(x, y, speakers, seed=args.seed), y, speakers,

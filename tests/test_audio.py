@@ -286,11 +286,11 @@ def emodb(shared):
 
 def test_emodb_loader_counts(emodb):
     assert len(emodb) == 535
-    assert len(set(emodb.speakers)) == 10
+    assert len(set(emodb.subjects)) == 10
     assert emodb.class_names == ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
     assert emodb.class_counts() == {"anger": 127, "boredom": 81, "disgust": 46, "fear": 69, "happiness": 71,
                                     "sadness": 62, "neutral": 79}
-    by_speaker = dict(zip(emodb.speakers, emodb.genders))
+    by_speaker = dict(zip(emodb.subjects, emodb.genders))
     assert by_speaker["03"] == "m" and by_speaker["08"] == "f"
 
 
@@ -300,7 +300,7 @@ def test_tiny_emodb_loso_beats_chance(emodb, tmp_path, cache):
 
     # 3 speakers, at most 2 recordings per class each: 42 files, some seconds of pyin
     rows, seen = [], {}
-    for i, (spk, lab) in enumerate(zip(emodb.speakers, emodb.labels)):
+    for i, (spk, lab) in enumerate(zip(emodb.subjects, emodb.labels)):
         if spk in ("03", "08", "13") and seen.get((spk, lab), 0) < 2:
             seen[(spk, lab)] = seen.get((spk, lab), 0) + 1
             rows.append(i)

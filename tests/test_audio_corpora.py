@@ -20,8 +20,8 @@ def test_emodb_layout_and_errors(tmp_path):
         wav(tmp_path / "wav" / name)
     s = load_emodb(tmp_path)
     assert s.class_names == ("anger", "boredom", "sadness")
-    assert list(s.labels) == [0, 1, 2] and s.speakers == ["03", "08", "16"] and s.genders == ["m", "f", "f"]
-    assert load_emodb(tmp_path / "wav").paths == s.paths  # the wav folder itself works too
+    assert list(s.labels) == [0, 1, 2] and s.subjects == ["03", "08", "16"] and s.genders == ["m", "f", "f"]
+    assert load_emodb(tmp_path / "wav").names == s.names  # the wav folder itself works too
     wav(tmp_path / "wav" / "notemodb.wav")
     with pytest.raises(DataError, match="notemodb.wav"):
         load_emodb(tmp_path)
@@ -42,7 +42,7 @@ def test_ravdess_layout(tmp_path):
     assert len(s) == 3
     assert s.class_names == ("anger", "calm", "surprise")
     assert [s.class_names[i] for i in s.labels] == ["calm", "anger", "surprise"]
-    assert s.speakers == ["01", "01", "02"] and s.genders == ["m", "m", "f"]
+    assert s.subjects == ["01", "01", "02"] and s.genders == ["m", "m", "f"]
     with pytest.raises(DataError, match="RAVDESS"):
         load_ravdess(tmp_path / "Actor_01")
 
@@ -54,7 +54,7 @@ def test_cremad_layout_with_demographics(tmp_path):
     (tmp_path / "VideoDemographics.csv").write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,C,N\n1091,29,Female,A,N\n")
     s = load_cremad(tmp_path)
     assert s.class_names == ("anger", "happiness", "sadness")
-    assert s.speakers == ["1001", "1001", "1091"] and s.genders == ["m", "m", "f"]
+    assert s.subjects == ["1001", "1001", "1091"] and s.genders == ["m", "m", "f"]
     (tmp_path / "VideoDemographics.csv").unlink()
     assert load_cremad(tmp_path).genders == ["", "", ""]
     with pytest.raises(DataError, match="CREMA-D"):
@@ -78,7 +78,7 @@ def test_iemocap_layout_four_classes(tmp_path):
     s = load_iemocap(tmp_path)
     assert s.class_names == ("anger", "happiness", "neutral")  # fru dropped, exc -> happiness
     assert [s.class_names[i] for i in s.labels] == ["neutral", "happiness", "anger"]
-    assert s.speakers == ["Ses01_F", "Ses01_M", "Ses01_M"] and s.genders == ["f", "m", "m"]
+    assert s.subjects == ["Ses01_F", "Ses01_M", "Ses01_M"] and s.genders == ["f", "m", "m"]
     (session / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_M003.wav").unlink()
     with pytest.raises(DataError, match="M003.wav"):
         load_iemocap(tmp_path)

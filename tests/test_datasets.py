@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from affectkit.data.affectnet_csv import load_affectnet_csv, load_affectnet_faceset
+from affectkit.data.affectnet_csv import load_affectnet_csv
 from affectkit.data.afew_va import load_afew_va, read_afew_va_clip
 from affectkit.data.ckplus import load_ckplus
-from affectkit.data.faceset import FaceDataset
+from affectkit.training.face_batches import FaceDataset
 from affectkit.data.fer2013 import load_fer2013, load_fer2013_faceset
 from affectkit.data.generic import load_csv, load_folder
 from affectkit.data.rafdb import load_rafdb
@@ -344,13 +344,13 @@ def test_fer2013_dedup_folder_layout(tmp_path):
 
 def test_affectnet_faceset_diffusionfer(shared):
     csv = shared / "data/diffusionfer/dataset_sheet.csv"
-    faces = load_affectnet_faceset(csv, "test", size=24, grey=False)
-    arrays = load_affectnet_csv(csv, "test", size=24, grey=False)
-    assert faces.images.shape == (len(arrays), 24, 24, 3) and faces.names == arrays.names
-    assert np.array_equal(faces.labels, arrays.labels) and np.array_equal(faces.va, arrays.va)
+    faces = load_affectnet_csv(csv, "test", size=24, grey=False)
+    grey = load_affectnet_csv(csv, "test", size=24)
+    assert faces.images.shape == (len(grey), 24, 24, 3) and faces.names == grey.names
+    assert np.array_equal(faces.labels, grey.labels) and np.array_equal(faces.va, grey.va)
     assert faces.has_va and faces.meta["dataset"] == "affectnet_csv"
     with pytest.raises(DataError, match="splits"):
-        load_affectnet_faceset(csv, "validation")
+        load_affectnet_csv(csv, "validation")
 
 
 # ---------------------------------------------------------------- registry
@@ -372,14 +372,14 @@ def test_registry_round_trip(tmp_path):
         "fer2013": (fer, load_fer2013_faceset(fer, "test")),
         "ferplus": (plus, load_ferplus(plus, "test")),
         "fer2013_votes": (plus, load_fer2013_votes(plus, "test")),
-        "affectnet_csv": (sheet, load_affectnet_faceset(sheet)),
+        "affectnet_csv": (sheet, load_affectnet_csv(sheet)),
         "rafdb": (rafdb, load_rafdb(rafdb)),
         "ckplus": (ck, load_ckplus(ck)),
         "folder": (tmp_path / "folder", load_folder(tmp_path / "folder")),
         "csv": (tmp_path / "faces.csv", load_csv(tmp_path / "faces.csv")),
         "afew_va": (afew, load_afew_va(afew)),
     }
-    assert set(cases) == set(DATASETS)
+    assert set(cases) == {k for k, e in DATASETS.items() if e.modality == "face"}
     for kind, (path, direct) in cases.items():
         split = "test" if kind in ("fer2013", "ferplus", "fer2013_votes") else "all"
         faces = load_dataset(f"{kind}:{path}", split)
@@ -402,6 +402,35 @@ def test_registry_errors(tmp_path):
         load_dataset(f"rafdb:{tmp_path}", dedup=True)
     with pytest.raises(DataError, match="nope"):
         load_dataset(f"rafdb:{tmp_path / 'nope'}")
+    with pytest.raises(DataError, match="rafdb does not take the option 'rate'"):
+        load_dataset(f"rafdb:{tmp_path}", rate=2.0)
+    with pytest.raises(DataError, match="rafdb is face data; voice data are one of"):
+        load_dataset(f"rafdb:{tmp_path}", modality="voice")
+    with pytest.raises(DataError, match=r"emodb splits are \(.all.,\)"):
+        load_dataset(f"emodb:{tmp_path}", "train")
+
+
+def test_one_registry_returns_one_shape_per_modality(tmp_path):
+    """Faces, voice (and sequences, in test_temporal_pipeline) come back as LabelledSet variants with one field vocabulary."""
+    from affectkit.data.labelled import LabelledSet
+
+    fer = _make_fer_csv(tmp_path / "fer2013.csv")
+    wav = tmp_path / "emodb" / "wav"
+    wav.mkdir(parents=True)
+    for name in ("03a01Fa.wav", "08a01Wa.wav", "08a02Ta.wav"):
+        (wav / name).write_bytes(b"")  # names carry the labels; the loader does not decode
+    faces = load_dataset(f"fer2013:{fer}", "train+test")
+    voice = load_dataset(f"emodb:{tmp_path / 'emodb'}")
+    for data in (faces, voice):
+        assert isinstance(data, LabelledSet)
+        assert len(data.labels) == len(data.subjects) == len(data.names) == len(data)
+        assert sum(data.class_counts().values()) == int((data.labels >= 0).sum())
+    assert len(faces) == len(load_dataset(f"fer2013:{fer}", "train")) + len(load_dataset(f"fer2013:{fer}", "test"))
+    assert voice.subjects == ["03", "08", "08"] and voice.class_names == ("anger", "happiness", "sadness")
+    part = voice.subset(np.array([False, True, True]))
+    assert part.names == voice.names[1:] and part.genders == ["f", "f"] and part.labels.tolist() == [0, 2]
+    with pytest.raises(DataError, match="nothing to join"):
+        load_dataset(f"emodb:{tmp_path / 'emodb'}", "all+all")
 
 
 def test_ferplus_majority_labels_and_vote_distributions(shared):

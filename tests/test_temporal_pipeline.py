@@ -17,11 +17,15 @@ from typer.testing import CliRunner
 
 from affectkit.cli import app
 from affectkit.errors import DataError
-from affectkit.temporal.corpora import load_sequences
+from affectkit.data.registry import load_dataset
 from affectkit.temporal.sequences import SequenceSet, fill_missing, nearest_indices, pad_batch, sample_times
 
 runner = CliRunner()
 FAST = ["--epochs", "20", "--hidden", "16", "--batch-size", "16", "--lr", "0.005", "-q"]
+
+
+def _sequences(spec, split="all", **sampling):
+    return load_dataset(spec, split, modality="sequence", **sampling)
 
 
 def _order_csv(folder, n=144, n_test=48, seed=0):
@@ -119,7 +123,7 @@ def test_sequence_set_rejects_inconsistent_lengths():
 
 def test_sequence_csv_loads_embeddings_labels_and_splits(tmp_path):
     csv = _order_csv(tmp_path / "d")
-    train, test = load_sequences(f"seqcsv:{csv}", "train"), load_sequences(f"seqcsv:{csv}", "test")
+    train, test = _sequences(f"seqcsv:{csv}", "train"), _sequences(f"seqcsv:{csv}", "test")
     assert (len(train), len(test)) == (96, 48)
     assert train.class_names == ("a_first", "b_first") and train.content == "precomputed"
     assert set(train.labels.tolist()) == {0, 1} and train.x[0].shape[1] == 6
@@ -128,22 +132,24 @@ def test_sequence_csv_loads_embeddings_labels_and_splits(tmp_path):
 def test_sequence_csv_errors_name_the_file(tmp_path):
     (tmp_path / "bad.csv").write_text("video\nx.mp4\n")
     with pytest.raises(DataError, match="bad.csv: sequence CSV needs a 'path' column"):
-        load_sequences(f"seqcsv:{tmp_path / 'bad.csv'}")
+        _sequences(f"seqcsv:{tmp_path / 'bad.csv'}")
     np.save(tmp_path / "a.npy", np.zeros((4, 3), np.float32))
     pd.DataFrame({"time": [0, 0.5], "valence": [0.1, 0.2]}).to_csv(tmp_path / "r.csv", index=False)
     (tmp_path / "m.csv").write_text("path,ratings\na.npy,r.csv\n")
     with pytest.raises(DataError, match="2 ratings for 4 steps"):
-        load_sequences(f"seqcsv:{tmp_path / 'm.csv'}")
-    with pytest.raises(DataError, match="KIND one of"):
-        load_sequences(f"nope:{tmp_path}")
+        _sequences(f"seqcsv:{tmp_path / 'm.csv'}")
+    with pytest.raises(DataError, match="kind one of"):
+        _sequences(f"nope:{tmp_path}")
+    with pytest.raises(DataError, match="emodb is voice data; sequence data are one of"):
+        _sequences(f"emodb:{tmp_path}")
 
 
 def test_afew_va_sequences_have_per_frame_labels_and_landmarks(shared):
-    seqs = load_sequences(f"afew-va:{shared / 'data' / 'afew-va'}", "all", size=32)
+    seqs = _sequences(f"afew_va_clips:{shared / 'data' / 'afew-va'}", "all", size=32)
     assert len(seqs) == 1 and seqs.x[0].shape == (42, 32, 32) and seqs.landmarks[0].shape == (42, 68, 2)
     assert np.allclose(seqs.va[0], [0.0, 0.5])  # the clip's constant rating (V = 0, A = 5 of 10)
     assert np.allclose(np.diff(seqs.times[0]), 1 / 25)
-    sub = load_sequences(f"afew-va:{shared / 'data' / 'afew-va'}", "all", size=32, count=8)
+    sub = _sequences(f"afew_va_clips:{shared / 'data' / 'afew-va'}", "all", size=32, count=8)
     assert sub.x[0].shape == (8, 32, 32)
 
 
@@ -155,10 +161,10 @@ def test_afew_and_send_layouts_on_real_video(media, tmp_path, cache):
         (afew / split / cls).mkdir(parents=True)
         shutil.copy(media / "single_face.mp4", afew / split / cls / f"{cls}1.mp4")
     (afew / "Train_AFEW" / "AlignedFaces").mkdir()  # non-class folders of the release are ignored
-    train = load_sequences(f"afew:{afew}", "train", rate=2.0, size=32)
+    train = _sequences(f"afew:{afew}", "train", rate=2.0, size=32)
     assert sorted(train.class_names[i] for i in train.labels) == ["happiness", "sadness"]
     assert all(x.shape == (5, 32, 32) and p.all() for x, p in zip(train.x, train.present))
-    assert load_sequences(f"afew:{afew}", "validation", count=4, size=32).x[0].shape == (4, 32, 32)
+    assert _sequences(f"afew:{afew}", "validation", count=4, size=32).x[0].shape == (4, 32, 32)
 
     send = tmp_path / "send"
     (send / "ratings" / "Train" / "observer_EWE").mkdir(parents=True)
@@ -166,11 +172,11 @@ def test_afew_and_send_layouts_on_real_video(media, tmp_path, cache):
     shutil.copy(media / "single_face.mp4", send / "videos" / "ID1_vid1.mp4")
     pd.DataFrame({"time": [0.0, 0.5, 1.0, 1.5, 2.0], "evaluatorWeightedEstimate": [0.1, 0.2, 0.3, 0.2, -0.1]}).to_csv(
         send / "ratings" / "Train" / "observer_EWE" / "ID1_vid1_normalized.csv", index=False)
-    seqs = load_sequences(f"send:{send}", "train", size=32)
+    seqs = _sequences(f"send:{send}", "train", size=32)
     assert seqs.subjects == ["ID1"] and np.allclose(seqs.va[0][:, 0], [0.1, 0.2, 0.3, 0.2, -0.1])
     assert np.isnan(seqs.va[0][:, 1]).all() and np.allclose(seqs.times[0], [0, 0.5, 1, 1.5, 2])
     with pytest.raises(DataError, match="no test folder"):
-        load_sequences(f"send:{send}", "test")
+        _sequences(f"send:{send}", "test")
 
 
 # ----------------------------------------------------------------------------- CLI training and evaluation

@@ -94,7 +94,7 @@ def test_the_default_recipe_resumes_from_its_last_epoch_and_chains_stages(tiny_d
 
 
 def test_mixed_batches_draw_fixed_shares_and_repeat_per_epoch():
-    from affectkit.training.finetune import MixedBatchSampler
+    from affectkit.training.face_batches import MixedBatchSampler
 
     sampler = MixedBatchSampler([20, 6], [4, 2], seed=3)
     batches = list(sampler)

@@ -254,7 +254,7 @@ def train(
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
-    temporal: Optional[str] = typer.Option(None, "--temporal", help="Train a temporal model on sequence data (afew, afew-va, send, seqcsv): mean, selection, lstm, gru, transformer_lstm or c3d."),
+    temporal: Optional[str] = typer.Option(None, "--temporal", help="Train a temporal model on sequence data (afew, afew_va_clips, send, seqcsv): mean, selection, lstm, gru, transformer_lstm or c3d."),
     embedding: Optional[str] = typer.Option(None, "--embedding", help="Temporal: per-frame embedding: emotion[:MODEL], backbone:NAME[:TAP], landmarks, mouth, precomputed, crops (c3d). [default: emotion]"),
     rate: Optional[float] = typer.Option(None, "--rate", help="Temporal: frames sampled per second of video. [default: 2]"),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Temporal: frames sampled per clip instead of a rate (c3d: 16)."),
@@ -283,9 +283,19 @@ def _train_impl(*,
     detector, audio_features, speaker_norm, quiet,
 ) -> None:
     d = _read_yaml(config) if config else {}
-    from affectkit.audio.training import AUDIO_KINDS
+    from affectkit.data.registry import dataset_kind
 
-    if (data or d.get("data") or "").split(":", 1)[0].lower() in AUDIO_KINDS:
+    spec = data or d.get("data") or ""
+    # Dispatch on the registry's entry for the data (its modality), not on how the kind is spelled.
+    try:
+        modality = dataset_kind(spec)[1].modality if spec else None
+    except AffectkitError as exc:
+        _fail(str(exc))
+    if modality == "sequence" and not (temporal or d.get("temporal")):
+        _fail(f"{spec}: sequence data; choose a temporal model with --temporal (mean, lstm, gru, ...)")
+    if modality == "face" and (temporal or d.get("temporal")):
+        _fail(f"{spec}: --temporal needs sequence data, not face data")
+    if modality == "voice":
         _train_audio(data or d["data"], out, head or d.get("head") or "mlp", audio_features or d.get("audio_features") or "librosa",
                      speaker_norm if speaker_norm is not None else d.get("speaker_norm", True),
                      protocol or d.get("protocol") or "loso", _parse_seeds(seeds) if seeds else d.get("seeds") or [0], quiet,
@@ -350,12 +360,13 @@ def _print_headline(rep: dict, out: Path) -> None:
 def _train_audio(data: str, out: Path, model: str, features: str, speaker_norm: bool, protocol: str,
                  seeds: list[int], quiet: bool, test_data: Optional[str] = None) -> None:
     from affectkit.audio.experiment import run_audio_experiment
-    from affectkit.audio.training import export_audio_model, load_corpus
+    from affectkit.audio.training import export_audio_model
+    from affectkit.data.registry import load_dataset
 
     command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
-        audio = load_corpus(data)
-        test = load_corpus(test_data) if test_data else None  # --protocol split: train on --data, test on this
+        audio = load_dataset(data, modality="voice")
+        test = load_dataset(test_data, modality="voice") if test_data else None  # --protocol split: train on --data, test on this
         report = run_audio_experiment(audio, features, model, protocol, seeds, speaker_norm, out, command=command,
                                       title=f"{model} on {features} features, {data} ({protocol})", test=test)
         exported = export_audio_model(audio, out / "model.safetensors", features=features, model=model,
@@ -437,7 +448,7 @@ def _evaluate_impl(*,
 def _evaluate_temporal(models: list[str], data: str, split: str, output: Path, quiet: bool) -> None:
     from affectkit.evaluation.report import write_report
     from affectkit.models.card import read_card
-    from affectkit.temporal.corpora import load_sequences
+    from affectkit.data.registry import load_dataset
     from affectkit.temporal.evaluate import evaluate_temporal_models
     from affectkit.temporal.trainer import is_temporal_model
 
@@ -445,7 +456,7 @@ def _evaluate_temporal(models: list[str], data: str, split: str, output: Path, q
         _fail("--model mixes temporal and per-frame models; evaluate them separately")
     try:
         sampling = read_card(models[0]).get("sampling", {})
-        seqs = load_sequences(data, split, **{k: sampling.get(k) for k in ("rate", "count", "size", "crop")
+        seqs = load_dataset(data, split, modality="sequence", **{k: sampling.get(k) for k in ("rate", "count", "size", "crop")
                                               if sampling.get(k) is not None})
         report = evaluate_temporal_models(models, seqs, progress=not quiet)
         report["command"] = "affectkit evaluate " + " ".join(sys.argv[2:])

@@ -44,6 +44,12 @@ def _wavs(folder: Path, pattern: str = "*.wav") -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
 
 
+def _only_all(root, corpus: str, split: str) -> None:
+    # These corpora define no official split: protocols split them by speaker.
+    if split != "all":
+        raise DataError(f"{root}: {corpus} has one split, 'all' (protocols split it by speaker), not {split!r}")
+
+
 def _need_dir(root: Path, corpus: str) -> None:
     if not root.is_dir():
         raise DataError(f"{root}: {corpus} folder not found")
@@ -57,7 +63,7 @@ def _make_set(rows: list[tuple[str, str, str, str]], corpus: str, root: Path, me
                     {"corpus": corpus, "root": str(root), **meta})
 
 
-def load_emodb(root: str | Path) -> AudioSet:
+def load_emodb(root: str | Path, split: str = "all") -> AudioSet:
     """Load the Berlin Database of Emotional Speech (EmoDB; Burkhardt et al. 2005).
 
     File names such as ``03a01Fa.wav``: characters 1-2 speaker (03, 08-16), 3-5 text
@@ -68,6 +74,9 @@ def load_emodb(root: str | Path) -> AudioSet:
     ----------
     root : str or Path
         The corpus folder holding ``wav/``, or the ``wav`` folder itself.
+
+    split : {"all"}
+        The corpus has no official split; protocols split it by speaker.
 
     Returns
     -------
@@ -80,6 +89,7 @@ def load_emodb(root: str | Path) -> AudioSet:
         If the folder is missing, holds no ``.wav`` files, or a file name does not
         follow the EmoDB pattern.
     """
+    _only_all(root, "EmoDB", split)
     root = Path(root)
     _need_dir(root, "EmoDB")
     folder = root / "wav" if (root / "wav").is_dir() else root
@@ -95,7 +105,7 @@ def load_emodb(root: str | Path) -> AudioSet:
     return _make_set(rows, "emodb", root, {"licence": "EmoDB: free for research, see emodb.bilderbar.info"})
 
 
-def load_ravdess(root: str | Path) -> AudioSet:
+def load_ravdess(root: str | Path, split: str = "all") -> AudioSet:
     """Load the speech part of RAVDESS (Livingstone & Russo 2018).
 
     Layout ``Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``: modality MM (03 = audio only), vocal
@@ -109,6 +119,9 @@ def load_ravdess(root: str | Path) -> AudioSet:
     root : str or Path
         Folder holding the ``Actor_XX`` folders.
 
+    split : {"all"}
+        The corpus has no official split; protocols split it by speaker.
+
     Returns
     -------
     AudioSet
@@ -120,6 +133,7 @@ def load_ravdess(root: str | Path) -> AudioSet:
     DataError
         If the folder is missing or holds no ``Actor_XX/03-01-*.wav`` file.
     """
+    _only_all(root, "RAVDESS", split)
     root = Path(root)
     _need_dir(root, "RAVDESS")
     rows = []
@@ -134,7 +148,7 @@ def load_ravdess(root: str | Path) -> AudioSet:
     return _make_set(rows, "ravdess", root, {"licence": "RAVDESS: CC BY-NC-SA 4.0"})
 
 
-def load_cremad(root: str | Path) -> AudioSet:
+def load_cremad(root: str | Path, split: str = "all") -> AudioSet:
     """Load CREMA-D (Cao et al. 2014).
 
     Layout ``AudioWAV/1001_DFA_ANG_XX.wav``: actor 1001-1091, sentence, emotion (ANG,
@@ -145,6 +159,9 @@ def load_cremad(root: str | Path) -> AudioSet:
     ----------
     root : str or Path
         The corpus folder holding ``AudioWAV/``, or the ``AudioWAV`` folder itself.
+
+    split : {"all"}
+        The corpus has no official split; protocols split it by speaker.
 
     Returns
     -------
@@ -157,6 +174,7 @@ def load_cremad(root: str | Path) -> AudioSet:
         If the folder is missing, holds no CREMA-D file, or the demographics file is
         malformed.
     """
+    _only_all(root, "CREMA-D", split)
     root = Path(root)
     _need_dir(root, "CREMA-D")
     folder = root / "AudioWAV" if (root / "AudioWAV").is_dir() else root
@@ -184,7 +202,7 @@ def load_cremad(root: str | Path) -> AudioSet:
 _IEMOCAP_LINE = re.compile(r"^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\t(\S+)\t(\S+)\t\[")
 
 
-def load_iemocap(root: str | Path) -> AudioSet:
+def load_iemocap(root: str | Path, split: str = "all") -> AudioSet:
     """Load IEMOCAP's improvised and scripted turns in the 4-class convention (Busso et al. 2008).
 
     Reads ``Session1..5/dialog/EmoEvaluation/*.txt`` lines
@@ -200,6 +218,9 @@ def load_iemocap(root: str | Path) -> AudioSet:
     root : str or Path
         Folder holding ``Session1`` ... ``Session5``.
 
+    split : {"all"}
+        The corpus has no official split; protocols split it by speaker.
+
     Returns
     -------
     AudioSet
@@ -211,6 +232,7 @@ def load_iemocap(root: str | Path) -> AudioSet:
         If the folder is missing, no annotation file or no 4-class turn is found, or a
         labelled turn's wav file is missing.
     """
+    _only_all(root, "IEMOCAP", split)
     root = Path(root)
     _need_dir(root, "IEMOCAP")
     sessions = sorted(p for p in root.glob("Session*") if p.is_dir())

@@ -2,15 +2,18 @@
 
 The audio analogue of :class:`affectkit.data.faceset.FaceSet`: loaders (EmoDB,
 RAVDESS, CREMA-D, IEMOCAP) all return an :class:`AudioSet`, so feature extraction,
-models and evaluation never depend on a corpus's file layout. It holds file paths, not
+models and evaluation never depend on a corpus's file layout. It holds file paths (``names``), not
 waveforms: features are computed (and cached) from the files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
+
+from affectkit.data.labelled import LabelledSet
 
 AUDIO_EMOTIONS: tuple[str, ...] = (
     "anger",
@@ -42,65 +45,49 @@ def canonical_classes(names) -> tuple[str, ...]:
 
 
 @dataclass
-class AudioSet:
+class AudioSet(LabelledSet):
     """Speech recordings with optional emotion, speaker and gender labels.
+
+    The voice variant of :class:`affectkit.data.labelled.LabelledSet` (same field
+    names as faces and sequences: a speaker is the recording's subject).
 
     Attributes
     ----------
-    paths : list[str]
+    names : list[str]
         ``N`` sound (or video) files.
     labels : np.ndarray
         ``(N,)`` ``int64`` class ids indexing ``class_names``; ``-1`` where there is no
         label.
     class_names : tuple[str, ...]
         The corpus's classes as canonical names (:data:`AUDIO_EMOTIONS`).
-    speakers : list[str]
+    subjects : list[str]
         ``N`` speaker ids for speaker-independent protocols; ``""`` where unknown.
     genders : list[str]
         ``N`` of ``"m"``, ``"f"`` or ``""`` (unknown); the source task of the transfer
         model (:mod:`affectkit.audio.models`).
     meta : dict
         Free-form provenance (corpus name, root, class convention, licence note).
+
+    Raises
+    ------
+    ValueError
+        If the per-recording fields differ in length or a label is out of range.
     """
 
-    paths: list[str]
+    names: list[str]
     labels: np.ndarray
     class_names: tuple[str, ...]
-    speakers: list[str]
+    subjects: list[str]
     genders: list[str]
     meta: dict = field(default_factory=dict)
 
+    PER_ITEM: ClassVar[tuple[str, ...]] = ("names", "labels", "subjects", "genders")
+
     def __post_init__(self) -> None:
-        self.paths = [str(p) for p in self.paths]
+        self.names = [str(p) for p in self.names]
         self.labels = np.asarray(self.labels, dtype=np.int64)
         self.class_names = tuple(self.class_names)
-        n = len(self.paths)
-        for attr in ("labels", "speakers", "genders"):
-            if len(getattr(self, attr)) != n:
-                raise ValueError(f"AudioSet.{attr} has {len(getattr(self, attr))} rows, paths has {n}")
-        if n and (self.labels.max(initial=-1) >= len(self.class_names) or self.labels.min(initial=0) < -1):
+        self._check_lengths()
+        if len(self) and (self.labels.max(initial=-1) >= len(self.class_names) or self.labels.min(initial=0) < -1):
             raise ValueError(f"AudioSet.labels must be in [-1, {len(self.class_names)}), "
                              f"got [{self.labels.min()}, {self.labels.max()}]")
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    @property
-    def has_labels(self) -> bool:
-        """True if at least one recording has an emotion label."""
-        return bool((self.labels >= 0).any())
-
-    def subset(self, index: np.ndarray) -> "AudioSet":
-        """Rows selected by an integer index array or an ``(N,)`` boolean mask."""
-        index = np.asarray(index)
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
-        return AudioSet(
-            [self.paths[i] for i in index], self.labels[index], self.class_names,
-            [self.speakers[i] for i in index], [self.genders[i] for i in index], dict(self.meta),
-        )
-
-    def class_counts(self) -> dict[str, int]:
-        """Number of recordings per class name (unlabelled ones left out)."""
-        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
-        return {name: int(c) for name, c in zip(self.class_names, counts)}

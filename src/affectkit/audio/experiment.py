@@ -215,7 +215,7 @@ def run_audio_experiment(
         raise ValueError("run_audio_experiment needs labelled recordings")
     data = audioset.subset(keep)
     x, y = x_all[keep], data.labels
-    g = np.asarray(data.speakers)
+    g = np.asarray(data.subjects)
     if (g == "").any():
         raise ValueError("speaker-independent protocols need a speaker id for every recording")
     if speaker_norm:
@@ -233,7 +233,7 @@ def run_audio_experiment(
         if len(tkeep) == 0:
             raise ValueError("the test set has no recording of a training class")
         tdata = test.subset(tkeep)
-        xt, gt = xt_all[tkeep], np.asarray(tdata.speakers)
+        xt, gt = xt_all[tkeep], np.asarray(tdata.subjects)
         if speaker_norm:
             if (gt == "").any():
                 raise ValueError("speaker normalisation needs a speaker id for every test recording")

@@ -454,7 +454,7 @@ def extract_features(
         Unknown kind or an empty list of files.
     """
     _check_kind(kind)
-    paths = list(audio.paths if isinstance(audio, AudioSet) else map(str, audio))
+    paths = list(audio.names if isinstance(audio, AudioSet) else map(str, audio))
     if not paths:
         raise ValueError("extract_features got no files")
     if kind != "librosa":

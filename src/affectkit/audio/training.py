@@ -1,4 +1,4 @@
-"""Voice corpora by ``KIND:PATH`` spec, and the voice model ``affectkit train`` exports.
+"""The voice model ``affectkit train`` exports (voice corpora load through :func:`affectkit.data.registry.load_dataset`).
 
 ``affectkit train --data emodb:PATH`` evaluates a voice model speaker-independently
 (:func:`affectkit.audio.experiment.run_audio_experiment`) and then, for the MLPs, fits
@@ -9,34 +9,8 @@ the report describes can be used with ``affectkit analyze --audio --audio-model`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from affectkit.audio.dataset import AudioSet
-from affectkit.errors import DataError
-
-
-def _loaders() -> dict[str, Callable[[Path], AudioSet]]:
-    from affectkit.audio.corpora import load_cremad, load_emodb, load_iemocap, load_ravdess
-
-    return {"emodb": load_emodb, "ravdess": load_ravdess, "cremad": load_cremad, "iemocap": load_iemocap}
-
-
-AUDIO_KINDS = ("emodb", "ravdess", "cremad", "iemocap")
-"""Voice corpus kinds of ``KIND:PATH`` specs."""
-
-
-def load_corpus(spec: str) -> AudioSet:
-    """Load a voice corpus from ``KIND:PATH`` (``emodb``, ``ravdess``, ``cremad``, ``iemocap``).
-
-    Raises
-    ------
-    DataError
-        If the kind is unknown, or the loader finds the folder missing or malformed.
-    """
-    kind, sep, path = spec.partition(":")
-    if not sep or kind.lower() not in AUDIO_KINDS:
-        raise DataError(f"{spec}: voice data must be KIND:PATH with KIND one of {', '.join(AUDIO_KINDS)}")
-    return _loaders()[kind.lower()](Path(path).expanduser())
 
 
 def export_audio_model(audio: AudioSet, path: str | Path, *, features: str = "librosa", model: str = "mlp",
@@ -80,7 +54,7 @@ def export_audio_model(audio: AudioSet, path: str | Path, *, features: str = "li
         raise ValueError(f"only the MLP voice models can be exported, not {model!r}")
     keep = np.flatnonzero(audio.labels >= 0)
     x = extract_features(audio, features)[keep]
-    speakers = [audio.speakers[i] for i in keep]
+    speakers = [audio.subjects[i] for i in keep]
     if speaker_norm:
         x = speaker_normalize(x, speakers)
     net = make_audio_model(model, seed=seed)

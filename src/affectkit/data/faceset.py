@@ -1,4 +1,5 @@
-"""The one in-memory form every face dataset loader returns, and its torch Dataset.
+"""The one in-memory form every face dataset loader returns (no torch: its torch view,
+:class:`affectkit.training.face_batches.FaceDataset`, lives with training).
 
 Loaders (FER-2013, AffectNet-style CSV, RAF-DB, CK+, AFEW-VA, generic folders/CSVs)
 all return a :class:`FaceSet`, so training, feature extraction and evaluation never
@@ -8,13 +9,16 @@ depend on a dataset's file layout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
-import torch
+
+from affectkit.data.labelled import LabelledSet
+from affectkit.expressions import EXPRESSIONS
 
 
 @dataclass
-class FaceSet:
+class FaceSet(LabelledSet):
     """Face crops with optional expression, valence/arousal and subject labels.
 
     Attributes
@@ -49,6 +53,8 @@ class FaceSet:
     meta: dict = field(default_factory=dict)
     soft: np.ndarray | None = None
 
+    PER_ITEM: ClassVar[tuple[str, ...]] = ("images", "labels", "va", "subjects", "names", "soft")
+
     def __post_init__(self) -> None:
         n = len(self.images)
         for attr in ("labels", "va", "subjects", "names"):
@@ -57,29 +63,15 @@ class FaceSet:
         if self.soft is not None and self.soft.shape != (n, 7):
             raise ValueError(f"FaceSet.soft has shape {self.soft.shape}, expected ({n}, 7)")
 
-    def __len__(self) -> int:
-        return len(self.images)
-
     @property
-    def has_labels(self) -> bool:
-        """True if at least one face has an expression label."""
-        return bool((self.labels >= 0).any())
+    def class_names(self) -> tuple[str, ...]:
+        """The seven expressions that ``labels`` index (:data:`affectkit.expressions.EXPRESSIONS`)."""
+        return tuple(EXPRESSIONS)
 
     @property
     def has_va(self) -> bool:
         """True if at least one face has valence/arousal."""
         return bool(np.isfinite(self.va).all(1).any())
-
-    def subset(self, index: np.ndarray) -> "FaceSet":
-        """Rows selected by an integer index array or an ``(N,)`` boolean mask."""
-        index = np.asarray(index)
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
-        return FaceSet(
-            self.images[index], self.labels[index], self.va[index],
-            [self.subjects[i] for i in index], [self.names[i] for i in index], dict(self.meta),
-            None if self.soft is None else self.soft[index],
-        )
 
     @classmethod
     def empty_labels(cls, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,27 +106,3 @@ class FaceSet:
             None if all(p.soft is None for p in parts) else np.concatenate(
                 [p.soft if p.soft is not None else np.full((len(p), 7), np.nan, np.float32) for p in parts]),
         )
-
-
-class FaceDataset(torch.utils.data.Dataset):
-    """Torch view of a :class:`FaceSet`.
-
-    Each item is ``(image, label, va, soft)``: ``image`` ``(C, S, S)`` ``uint8``
-    (``C`` 1 or 3), ``label`` ``int64`` scalar (``-1`` = none), ``va`` ``(2,)``
-    ``float32`` (``NaN`` = none), ``soft`` ``(7,)`` ``float32`` expression
-    distribution (``NaN`` = none).
-    """
-
-    def __init__(self, faces: FaceSet):
-        x = torch.from_numpy(np.ascontiguousarray(faces.images))
-        self.images = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
-        self.labels = torch.from_numpy(faces.labels)
-        self.va = torch.from_numpy(faces.va)
-        soft = faces.soft if faces.soft is not None else np.full((len(faces), 7), np.nan, np.float32)
-        self.soft = torch.from_numpy(np.ascontiguousarray(soft, dtype=np.float32))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        return self.images[i], self.labels[i], self.va[i], self.soft[i]

@@ -13,50 +13,25 @@ Both give 48x48 grey ``uint8`` faces and canonical class ids (see
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from affectkit.data.faceset import FaceSet
 from affectkit.errors import DataError
 from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
-
-if TYPE_CHECKING:
-    from affectkit.data.faceset import FaceSet
 
 SPLITS = ("train", "validation", "test")
 _CSV_USAGE = {"Training": "train", "PublicTest": "validation", "PrivateTest": "test"}
 
 
-@dataclass
-class FaceArrays:
-    """A split held in memory.
-
-    Attributes
-    ----------
-    images : np.ndarray
-        ``(N, 48, 48)`` ``uint8`` grey faces.
-    labels : np.ndarray
-        ``(N,)`` ``int64`` canonical class ids (index into ``EXPRESSIONS``).
-    names : list[str]
-        ``N`` identifiers (relative file paths, or ``csv:<row>``).
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, keep: np.ndarray) -> "FaceArrays":
-        """Return the rows where boolean mask ``keep`` (shape ``(N,)``) is true."""
-        idx = np.flatnonzero(keep)
-        return FaceArrays(self.images[idx], self.labels[idx], [self.names[i] for i in idx])
+def _faces(images: np.ndarray, labels: np.ndarray, names: list[str]) -> FaceSet:
+    """A FER-2013 split as a FaceSet: no valence/arousal, no subject ids."""
+    _, va = FaceSet.empty_labels(len(labels))
+    return FaceSet(images, np.asarray(labels, np.int64), va, [""] * len(labels), list(names))
 
 
-def _read_folder_split(root: Path, split: str) -> FaceArrays:
+def _read_folder_split(root: Path, split: str) -> FaceSet:
     from PIL import Image
 
     split_dir = root / split
@@ -75,10 +50,10 @@ def _read_folder_split(root: Path, split: str) -> FaceArrays:
             names.append(f"{split}/{folder}/{path.name}")
     if not images:
         raise DataError(f"{split_dir}: no images found")
-    return FaceArrays(np.stack(images), np.asarray(labels, dtype=np.int64), names)
+    return _faces(np.stack(images), np.asarray(labels, dtype=np.int64), names)
 
 
-def _read_csv_split(csv_path: Path, split: str) -> FaceArrays:
+def _read_csv_split(csv_path: Path, split: str) -> FaceSet:
     import pandas as pd
 
     try:
@@ -97,10 +72,10 @@ def _read_csv_split(csv_path: Path, split: str) -> FaceArrays:
     labels = rows["emotion"].to_numpy(dtype=np.int64)
     if labels.min() < 0 or labels.max() >= len(EXPRESSIONS):
         raise DataError(f"{csv_path}: emotion codes outside 0..6")
-    return FaceArrays(images, labels, [f"csv:{i}" for i in rows.index])
+    return _faces(images, labels, [f"csv:{i}" for i in rows.index])
 
 
-def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> FaceArrays:
+def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> FaceSet:
     """Load one FER-2013 split into memory.
 
     Parameters
@@ -116,7 +91,8 @@ def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> 
 
     Returns
     -------
-    FaceArrays
+    FaceSet
+        48x48 grey faces, canonical class ids, no valence/arousal, subjects ``""``.
 
     Raises
     ------
@@ -136,7 +112,7 @@ def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> 
         cache_file = Path(cache) / f"fer2013-{split}-{key}.npz"
         if cache_file.exists():
             z = np.load(cache_file)
-            return FaceArrays(z["images"], z["labels"], list(z["names"]))
+            return _faces(z["images"], z["labels"], list(z["names"]))
     data = _read_csv_split(root, split) if root.is_file() else _read_folder_split(root, split)
     if cache is not None and root.is_dir():
         Path(cache).mkdir(parents=True, exist_ok=True)
@@ -146,7 +122,7 @@ def load_fer2013(root: str | Path, split: str, *, cache: Path | None = None) -> 
     return data
 
 
-def cross_split_duplicates(test: FaceArrays, train: FaceArrays) -> np.ndarray:
+def cross_split_duplicates(test: FaceSet, train: FaceSet) -> np.ndarray:
     """Mark test images whose pixels are byte-identical to some training image.
 
     FER-2013 holds byte-identical images across splits (see ``shared/README.md``);
@@ -154,7 +130,7 @@ def cross_split_duplicates(test: FaceArrays, train: FaceArrays) -> np.ndarray:
 
     Parameters
     ----------
-    test, train : FaceArrays
+    test, train : FaceSet
 
     Returns
     -------
@@ -208,7 +184,6 @@ def load_fer2013_faceset(
     DataError
         If ``split`` is not one of the above, or the data are missing or malformed.
     """
-    from affectkit.data.faceset import FaceSet
     from affectkit.data.generic import fit_face, stack_faces
 
     if split not in ("all", *SPLITS):
@@ -223,7 +198,7 @@ def load_fer2013_faceset(
         data = loaded[name]
         if dedup and i > 0:
             earlier = [loaded[s] for s in SPLITS[:i]]
-            reference = FaceArrays(np.concatenate([e.images for e in earlier]), np.zeros(0, np.int64), [])
+            reference = FaceSet.concat(earlier)
             keep = ~cross_split_duplicates(data, reference)
             dropped[name] = int((~keep).sum())
             data = data.subset(keep)

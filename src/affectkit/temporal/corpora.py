@@ -1,7 +1,7 @@
 """Sequence (video) datasets: AFEW-style clips, AFEW-VA, SEND-style ratings, a generic CSV.
 
 Each loader returns a :class:`~affectkit.temporal.sequences.SequenceSet` of grey face
-crops (or of precomputed embeddings, for the CSV), and :func:`load_sequences` picks one
+crops (or of precomputed embeddings, for the CSV), and :func:`affectkit.data.registry.load_dataset` picks one
 by a ``KIND:PATH`` spec as ``affectkit train --temporal`` and ``affectkit evaluate``
 take it.
 
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from affectkit.errors import AffectkitError, DataError
+from affectkit.errors import DataError
 from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS
-from affectkit.temporal.sequences import SequenceSet, concat, fill_missing, nearest_indices, sample_times
-from affectkit.temporal.video import IMAGE_SUFFIXES, read_clip_faces
+from affectkit.temporal.sequences import SequenceSet, nearest_indices, sample_times
+from affectkit.temporal.video import read_clip_faces
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
 SPLIT_PREFIXES = {"train": ("train",), "validation": ("val",), "test": ("test",)}
@@ -370,47 +369,3 @@ def _load_npy_rows(csv, base, rows, labels, subjects, class_names, meta) -> Sequ
                        [s or Path(str(r["path"])).stem for s, r in zip(subjects, rows)],
                        [str(base / str(r["path"])) for r in rows], tuple(class_names),
                        meta={**meta, "content": kinds.pop()})
-
-
-SEQUENCE_DATASETS: dict[str, Callable[..., SequenceSet]] = {
-    "afew": load_afew,
-    "afew_va": load_afew_va_sequences,
-    "afew-va": load_afew_va_sequences,
-    "send": load_send,
-    "seqcsv": load_sequence_csv,
-}
-"""Sequence dataset kinds for ``KIND:PATH`` specs."""
-
-
-def load_sequences(spec: str, split: str = "all", **sampling) -> SequenceSet:
-    """Load a sequence dataset from a ``KIND:PATH`` spec; ``split`` may join splits with ``+``.
-
-    Parameters
-    ----------
-    spec : str
-        ``afew:ROOT``, ``afew-va:ROOT``, ``send:ROOT`` or ``seqcsv:FILE.csv``.
-    split : str
-        ``train``, ``validation``, ``test`` or ``all`` (what the kind has), or
-        several joined with ``+``.
-    **sampling
-        ``rate``, ``count``, ``size``, ``detector_name``, ``crop`` (see
-        :func:`~affectkit.temporal.video.read_clip_faces`).
-
-    Raises
-    ------
-    DataError
-        If the kind is unknown or the loader fails.
-    """
-    kind, sep, path = spec.partition(":")
-    if not sep or kind.lower() not in SEQUENCE_DATASETS:
-        raise DataError(f"{spec}: sequence data must be KIND:PATH with KIND one of {sorted(SEQUENCE_DATASETS)}")
-    loader = SEQUENCE_DATASETS[kind.lower()]
-    parts = []
-    for sp in split.split("+"):
-        try:
-            parts.append(loader(Path(path).expanduser(), sp, **sampling))
-        except AffectkitError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot load {kind} split {sp!r} ({exc})") from None
-    return parts[0] if len(parts) == 1 else concat(parts)

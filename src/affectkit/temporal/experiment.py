@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from affectkit.data.registry import load_dataset
 from affectkit.errors import DataError, ProtocolError
 from affectkit.evaluation.protocols import parse_protocol
 from affectkit.evaluation.report import write_report
@@ -126,7 +127,7 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
     Parameters
     ----------
     options : dict
-        ``data`` (``KIND:PATH``, see :func:`~affectkit.temporal.corpora.load_sequences`),
+        ``data`` (``KIND:PATH``, see :func:`~affectkit.data.registry.load_dataset`),
         ``out``, and optionally ``test_data``, ``train_split`` (default ``train``),
         ``val_split`` (default ``validation`` when the data has it; None for none),
         ``test_split`` (default ``test``), ``protocol``, ``seeds``, ``detector``,
@@ -144,7 +145,6 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
     ValueError
         Invalid options.
     """
-    from affectkit.temporal.corpora import load_sequences
 
     cfg = TemporalConfig.from_dict(options)
     sampling = {"rate": cfg.rate, "count": cfg.count, "size": cfg.face_size,
@@ -153,17 +153,22 @@ def run_from_options(options: dict, *, progress: bool = False, command: str = ""
         sampling.update(rate=None, count=cfg.c3d_frames)  # Ouyang et al.: 16 frames per clip
     protocol = parse_protocol(options.get("protocol") or "split")
     data = options["data"]
-    train = load_sequences(data, options.get("train_split") or "train", **sampling)
+    train = _sequences(data, options.get("train_split") or "train", **sampling)
     test = val = None
     if protocol.kind == "split":
-        test = load_sequences(options.get("test_data") or data, options.get("test_split") or "test", **sampling)
+        test = _sequences(options.get("test_data") or data, options.get("test_split") or "test", **sampling)
         val_split = options.get("val_split", "validation")
         if val_split:
             try:
-                val = load_sequences(data, val_split, **sampling)
+                val = _sequences(data, val_split, **sampling)
             except DataError:
                 if "val_split" in options:
                     raise  # asked for explicitly: report it
     seeds = options.get("seeds") or [cfg.seed]
     return run_temporal_experiment(cfg, train, options["out"], test=test, val=val, protocol=str(protocol), seeds=seeds,
                                    progress=progress, command=command)
+
+
+def _sequences(spec: str, split: str, **sampling):
+    """A sequence dataset from the one registry (a face or voice kind is refused in one line)."""
+    return load_dataset(spec, split, modality="sequence", **sampling)

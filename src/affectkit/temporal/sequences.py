@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from affectkit.data.labelled import LabelledSet
+
 
 @dataclass
-class SequenceSet:
+class SequenceSet(LabelledSet):
     """Sequences of faces or frame embeddings with clip and per-step labels.
 
     Attributes
@@ -69,6 +72,8 @@ class SequenceSet:
     landmarks: list[np.ndarray] | None = None
     meta: dict = field(default_factory=dict)
 
+    PER_ITEM: ClassVar[tuple[str, ...]] = ("x", "times", "labels", "va", "present", "subjects", "names", "landmarks")
+
     def __post_init__(self) -> None:
         n = len(self.x)
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
@@ -82,9 +87,6 @@ class SequenceSet:
             if len(self.times[i]) != t or len(self.va[i]) != t or len(self.present[i]) != t:
                 raise ValueError(f"SequenceSet: sequence {self.names[i]!r} has arrays of different lengths")
 
-    def __len__(self) -> int:
-        return len(self.x)
-
     @property
     def content(self) -> str:
         """``"crops"`` or the name of the embedding in ``x``."""
@@ -96,24 +98,14 @@ class SequenceSet:
         return int(self.x[0].shape[-1])
 
     @property
-    def has_labels(self) -> bool:
-        """True if at least one clip has a class label."""
-        return bool((self.labels >= 0).any())
-
-    @property
     def has_va(self) -> bool:
         """True if at least one step has a valence or arousal rating."""
         return any(np.isfinite(v).any() for v in self.va)
 
-    def subset(self, idx) -> "SequenceSet":
-        """The sequences at integer indices ``idx``, in that order."""
-        idx = [int(i) for i in np.asarray(idx).reshape(-1)]
-        pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
-        return SequenceSet(
-            pick(self.x), pick(self.times), self.labels[idx], pick(self.va), pick(self.present),
-            pick(self.subjects), pick(self.names), self.class_names,
-            pick(self.landmarks) if self.landmarks is not None else None, dict(self.meta),
-        )
+    @classmethod
+    def concat(cls, sets: list["SequenceSet"]) -> "SequenceSet":
+        """Join sequence sets (see :func:`concat`)."""
+        return concat(sets)
 
     def with_x(self, x: list[np.ndarray], content: str) -> "SequenceSet":
         """The same sequences with ``x`` replaced (e.g. crops by embeddings)."""
