@@ -264,7 +264,12 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(render(results, command))
+    page = render(results, command)
+    old = out.read_text() if out.exists() else ""
+    begin, end = "<!-- batch:begin -->", "<!-- batch:end -->"  # benchmarks/batch_scaling.py's section is kept
+    if begin in old and end in old:
+        page = page.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
+    tmp.write_text(page)
     tmp.replace(out)
     write_json_atomic(out.with_suffix(".json"), {**results, "command": command})
     if args.model in BUNDLED and not args.no_card:

@@ -8,6 +8,8 @@ analyze(inputs, ...) -> pandas.DataFrame
     voice and fused columns from each video's sound.
 analyze_to_file(inputs, output, ...) -> dict
     The same, streamed to a table file (``affectkit analyze``).
+batch(inputs, out_dir, ...) -> dict
+    Many sources, one Parquet table each, resumable, serially or on Ray (``affectkit batch``).
 AnalyzeOptions(...)
     The options of both, defined and checked in one place.
 Recognizer(model="default").predict(faces) -> pandas.DataFrame
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from affectkit.load import load_model
     from affectkit.models.recognizer import Recognizer
     from affectkit.pipeline import AnalyzeOptions, analyze, analyze_to_file
+    from affectkit.scale.run import batch
     from affectkit.temporal.experiment import run_temporal_experiment
     from affectkit.temporal.predict import analyze_clips
     from affectkit.training.experiment import ExperimentConfig, run_experiment
@@ -62,6 +65,7 @@ _LAZY = {
     "analyze": "affectkit.pipeline",
     "analyze_to_file": "affectkit.pipeline",
     "AnalyzeOptions": "affectkit.pipeline",
+    "batch": "affectkit.scale.run",
     "Recognizer": "affectkit.models.recognizer",
     "analyze_clips": "affectkit.temporal.predict",
     "load_model": "affectkit.load",
@@ -76,7 +80,7 @@ _LAZY = {
 """Public name -> the module that defines it, imported on first use."""
 
 __all__ = [  # a plain list of strings, as type checkers read it
-    "analyze", "analyze_to_file", "AnalyzeOptions", "Recognizer", "analyze_clips", "load_model", "load_dataset",
+    "analyze", "analyze_to_file", "AnalyzeOptions", "batch", "Recognizer", "analyze_clips", "load_model", "load_dataset",
     "ExperimentConfig", "run_experiment", "run_temporal_experiment", "run_audio_experiment", "evaluate_models",
     "extract_features", "EXPRESSIONS",
     "AffectkitError", "InputError", "DataError", "WeightsError", "OptionError", "UnknownNameError",

@@ -114,21 +114,13 @@ def analyze(
     are written together at the end, and only if all succeed, so a failed or
     interrupted run leaves existing files as they were.
     """
-    from affectkit.pipeline import AnalyzeOptions, analyze_to_file
+    from affectkit.pipeline import analyze_to_file
 
-    if (smooth or impute) and not track:
-        _fail("--smooth and --impute work per track; drop --no-track")
-    if audio_model is not None and not audio:
-        _fail("--audio-model chooses the voice model of --audio; add --audio")
     try:
-        # The options' defaults and checks live in AnalyzeOptions (tests/test_options.py
-        # fails if the defaults above drift from it).
-        options = AnalyzeOptions(
-            every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
-            crop=crop.value if crop else None, tta=tta.value, min_face_size=min_face_size, track=track,
-            max_gap=max_gap, smooth=smooth, impute=impute, audio=(audio_model or "default") if audio else None,
-            max_pixels=max_pixels,
-        )
+        options = _analysis_options(every=every, detector=detector, faces_cropped=faces_cropped, crop=crop,
+                                    model=model, tta=tta, min_face_size=min_face_size, max_pixels=max_pixels,
+                                    track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
+                                    audio_model=audio_model)
         with _on_interrupt(f"nothing was written; {output} is as it was"):
             summary = analyze_to_file(inputs, output, options, plot=plot, annotate=annotate, on_error="collect",
                                       progress=not quiet)
@@ -151,6 +143,136 @@ def analyze(
     if errors:
         _echo_err(f"{len(errors)} input(s) failed (the rows decoded before any damage are kept):")
         for e in errors:
+            _echo_err(f"error: {e}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; the default is this machine only (0.0.0.0 opens it to the network)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port."),
+    max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=0.001, help="Largest upload, MB; larger ones are refused (413) before they are stored."),
+    max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, max=64, help="Analyses that run at once."),
+    queue: int = typer.Option(4, "--queue", min=0, max=1000, help="Analyses that may wait; one more is refused (503)."),
+) -> None:
+    """Serve the upload page, the live camera page and the HTTP API (OpenAPI at /docs); needs the web extra."""
+    from affectkit.serve import missing_web_extra
+
+    hint = missing_web_extra()
+    if hint:
+        _fail(hint)
+    import uvicorn
+
+    from affectkit.serve import create_app
+
+    typer.echo(f"affectkit serve: http://{host}:{port}/  (live camera: /live, API: /docs)")
+    uvicorn.run(create_app(max_upload_mb, max_concurrent, queue), host=host, port=port, log_level="warning")
+
+
+NOT_ANALYSIS_OPTIONS = ("inputs", "output", "plot", "annotate", "quiet", "threads")
+"""The parameters of ``analyze`` that are not analysis options: its inputs and outputs,
+``--quiet``, and ``--threads`` (``batch`` has its own: threads per worker). ``batch``
+takes every other option of ``analyze``, as ``analyze`` declares it."""
+
+
+def _analysis_options(*, every, detector, faces_cropped, crop, model, tta, min_face_size, max_pixels, track,
+                      max_gap, smooth, impute, audio, audio_model, **same):
+    """The :class:`~affectkit.pipeline.AnalyzeOptions` of ``analyze``'s analysis options
+    (exits with one line for a combination they refuse); ``same``: options whose
+    command-line value is the field's value as it is."""
+    from affectkit.pipeline import AnalyzeOptions
+
+    if (smooth or impute) and not track:
+        _fail("--smooth and --impute work per track; drop --no-track")
+    if audio_model is not None and not audio:
+        _fail("--audio-model chooses the voice model of --audio; add --audio")
+    # The options' defaults and checks live in AnalyzeOptions (tests/test_options.py
+    # fails if analyze's defaults drift from it).
+    return AnalyzeOptions(
+        every=every, detector=detector.value, faces_cropped=faces_cropped, model=model,
+        crop=crop.value if crop else None, tta=tta.value, min_face_size=min_face_size, track=track,
+        max_gap=max_gap, smooth=smooth, impute=impute, audio=(audio_model or "default") if audio else None,
+        max_pixels=max_pixels, **same,
+    )
+
+
+def _with_analysis_options(command):
+    """Give ``command`` (which takes ``**analysis``) every option of ``analyze`` but
+    :data:`NOT_ANALYSIS_OPTIONS`, as ``analyze`` declares them (names, defaults, help),
+    so an analysis option is declared once and ``batch`` has each new one."""
+    import inspect
+
+    shared = [p for name, p in inspect.signature(analyze, eval_str=True).parameters.items()
+              if name not in NOT_ANALYSIS_OPTIONS]
+    own = inspect.signature(command, eval_str=True)
+    params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    command.__signature__ = own.replace(parameters=params + shared)
+    return command
+
+
+class Engine(str, Enum):
+    auto = "auto"
+    local = "local"
+    ray = "ray"
+
+
+@app.command()
+@_with_analysis_options
+def batch(
+    inputs: Optional[List[Path]] = typer.Argument(None, help="Images, folders and videos, in any mix (not with --merge)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder: one Parquet table per source in tables/, and manifest.json."),
+    merge: Optional[Path] = typer.Option(None, "--merge", help="Instead of analysing, join the tables of this batch folder into -o."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="With --merge: the joined table (.parquet, .csv or .json)."),
+    engine: Engine = typer.Option(Engine.auto, "--engine", help="ray (one task per source; pip install 'affectkit\\[scale]'), local (serial, in this process) or auto (ray if installed)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join: auto or ray://HOST:PORT. [default: start Ray on this machine]"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Most sources analysed at once. [default: all CPUs / --threads]"),
+    threads: int = typer.Option(1, "--threads", min=1, help="Threads per worker (torch, OpenCV, OpenMP) and CPUs reserved per task."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the sources that failed before."),
+    max_retries: int = typer.Option(3, "--max-retries", min=0, help="Ray re-runs of a task whose worker process died."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    **analysis,
+) -> None:
+    """Analyse many sources into one table each, resumably; serially or on Ray (mirrors affectkit.batch).
+
+    Re-running the same command skips the sources done with the same options and
+    model, runs new ones, and retries failed ones with --retry-failed; changing an
+    option redoes every source. Each table is written atomically and only then marked
+    done in manifest.json, so a batch killed at any point is finished by running it
+    again. --merge DIR -o all.parquet joins the tables (a source column names each file).
+    """
+    from affectkit.scale.run import batch as run_batch, merge as run_merge
+
+    if merge is not None:
+        if inputs or out is not None:
+            _fail("--merge DIR -o FILE takes no inputs and no --out")
+        if output is None:
+            _fail("--merge needs -o FILE (.parquet, .csv or .json)")
+        try:
+            result = run_merge(merge, output)
+        except (AffectkitError, ValueError) as exc:
+            _fail(str(exc))
+        if not quiet:
+            typer.echo(printable(f"{result['rows']} rows from {result['sources']} source(s): {output}"))
+        return
+    if not inputs or out is None:
+        _fail("batch needs INPUTS... --out DIR (or --merge DIR -o FILE)")
+    if output is not None:
+        _fail("-o is for --merge; the tables of a batch go to --out DIR")
+    try:
+        options = _analysis_options(**analysis)
+        with _on_interrupt(f"the sources marked done in {out}/manifest.json are kept; re-run the same command to resume"):
+            summary = run_batch(inputs, out, options, engine=engine.value, address=address, workers=workers,
+                                threads=threads, retry_failed=retry_failed, max_retries=max_retries,
+                                progress=not quiet)
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        typer.echo(printable(f"{summary['done']} done, {summary['skipped']} skipped (done before), "
+                             f"{summary['failed']} failed; {summary['rows']} rows, {summary['frames']} frames in "
+                             f"{summary['seconds']:.1f} s ({summary['engine']}): {summary['manifest']}"))
+    if summary["errors"]:
+        _echo_err(f"{len(summary['errors'])} source(s) failed (--retry-failed runs them again):")
+        for e in summary["errors"]:
             _echo_err(f"error: {e}")
         raise typer.Exit(1)
 
