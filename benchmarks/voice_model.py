@@ -182,9 +182,9 @@ def reference_agreement(waves: dict[str, np.ndarray], media: Path) -> dict | Non
     """Chunk decisions of affectkit's network (packaged safetensors weights) vs silero-vad's TorchScript model."""
     import torch
 
-    from affectkit.audio.vad import CHUNK, silero_weights_path
+    from affectkit.audio.vad import CHUNK, silero_package_file
 
-    jit_path = silero_weights_path().with_name("silero_vad.jit")
+    jit_path = silero_package_file("silero_vad.jit")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

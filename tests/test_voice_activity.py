@@ -98,12 +98,12 @@ def _jit_reference():
 
     import torch
 
-    from affectkit.audio.vad import silero_weights_path
+    from affectkit.audio.vad import silero_package_file
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.jit.load(str(silero_weights_path().with_name("silero_vad.jit")), map_location="cpu").eval()
+            return torch.jit.load(str(silero_package_file("silero_vad.jit")), map_location="cpu").eval()
     except Exception as exc:  # TorchScript is deprecated in torch: the reference may be gone
         pytest.skip(f"silero-vad's TorchScript reference cannot be loaded here ({exc})")
 

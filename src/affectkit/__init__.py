@@ -13,7 +13,7 @@ batch(inputs, out_dir, ...) -> dict
 AnalyzeOptions(...)
     The options of both, defined and checked in one place.
 Recognizer(model="default").predict(faces) -> pandas.DataFrame
-    For face crops you already have.
+    For face crops you already have (ONNX Runtime, no torch).
 analyze_clips(videos, model) -> (clips, steps, errors)
     Clip-level and per-step emotion from a temporal model (``affectkit clip``).
 load_model(path) -> (model, card)
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from affectkit.data.registry import load_dataset
     from affectkit.evaluation.evaluate import evaluate_models
     from affectkit.load import load_model
-    from affectkit.models.recognizer import Recognizer
+    from affectkit.models.onnx_face import Recognizer
     from affectkit.pipeline import AnalyzeOptions, analyze, analyze_to_file
     from affectkit.scale.run import batch
     from affectkit.temporal.experiment import run_temporal_experiment
@@ -66,7 +66,7 @@ _LAZY = {
     "analyze_to_file": "affectkit.pipeline",
     "AnalyzeOptions": "affectkit.pipeline",
     "batch": "affectkit.scale.run",
-    "Recognizer": "affectkit.models.recognizer",
+    "Recognizer": "affectkit.models.onnx_face",  # ONNX Runtime, no torch
     "analyze_clips": "affectkit.temporal.predict",
     "load_model": "affectkit.load",
     "load_dataset": "affectkit.data.registry",

@@ -94,7 +94,7 @@ def analyze(
     detector: Detector = typer.Option(Detector.mtcnn, "--detector", help="Face detector."),
     faces_cropped: bool = typer.Option(False, "--faces-cropped", help="Each image is already a cropped face (FER-2013, CK+)."),
     crop: Optional[Crop] = typer.Option(None, "--crop", help="Crop policy for detected faces. [default: the model card's, ng2015 for the bundled model]"),
-    model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
+    model: str = typer.Option("default", "--model", help="Bundled model name, .onnx file, or .safetensors path (its .onnx export beside it is used)."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: mirror (flip), mirror+zoom/shift (multi, 10 passes), none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
     max_pixels: float = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, max=1e12, help="Refuse images with more pixels than this (width x height); larger than 16 megapixels they are decoded downscaled for detection."),
@@ -106,6 +106,8 @@ def analyze(
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
     audio: bool = typer.Option(False, "--audio", help="Add voice_* and fused_* columns from each video's sound (voice emotion, late fusion with the face)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors. [default: default]"),
+    detect_every: int = typer.Option(1, "--detect-every", min=1, help="Run the face detector on every K-th analysed frame; in between, the last faces found are followed."),
+    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads for detection and the model (0 = one per core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Analyse media into a per-frame table of expressions, valence and arousal.
@@ -121,6 +123,7 @@ def analyze(
                                     model=model, tta=tta, min_face_size=min_face_size, max_pixels=max_pixels,
                                     track=track, max_gap=max_gap, smooth=smooth, impute=impute, audio=audio,
                                     audio_model=audio_model)
+        options = options.of(options, detect_every=detect_every, threads=threads)
         with _on_interrupt(f"nothing was written; {output} is as it was"):
             summary = analyze_to_file(inputs, output, options, plot=plot, annotate=annotate, on_error="collect",
                                       progress=not quiet)

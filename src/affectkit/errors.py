@@ -187,3 +187,69 @@ class ProtocolError(AffectkitError, ValueError):
 
     def __init__(self, message: object):
         super().__init__(one_line(message))
+
+
+class MissingExtraError(AffectkitError, ImportError):
+    """A feature needs a package of an optional extra that is not installed.
+
+    The message is one line naming the extra to install, e.g. ``training needs torch,
+    which is not installed: pip install 'affectkit[train]'``.
+
+    Parameters
+    ----------
+    module : str
+        The missing module.
+    extra : str
+        The extra of affectkit that installs it (``train``, ``gui``, ...).
+    what : str
+        What needed it, in a few words.
+    """
+
+    def __init__(self, module: str, extra: str, what: str = ""):
+        self.module, self.extra = module, extra
+        lead = f"{what} needs {module}" if what else f"{module} is needed"
+        super().__init__(f"{lead}, which is not installed: pip install 'affectkit[{extra}]'")
+
+
+def require(module: str, extra: str, what: str = ""):
+    """Import ``module``, or raise one line naming the affectkit extra that installs it.
+
+    Parameters
+    ----------
+    module : str
+        Module name, e.g. ``"torch"``, ``"facenet_pytorch"``.
+    extra : str
+        The optional extra of affectkit that provides it, e.g. ``"train"``.
+    what : str
+        What needs it, for the message (e.g. ``"affectkit train"``).
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingExtraError
+        (an :class:`AffectkitError` and an ``ImportError``) if it cannot be imported.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        # only the module itself (or its top package) being absent is "not installed"
+        missing = getattr(exc, "name", None)
+        if missing is None or module.split(".")[0] != missing.split(".")[0]:
+            raise
+        raise MissingExtraError(module.split(".")[0], extra, what) from None
+
+
+def has_module(module: str) -> bool:
+    """True if ``module`` can be found (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

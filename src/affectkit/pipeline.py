@@ -30,7 +30,8 @@ from affectkit.io.media import (DEFAULT_MAX_PIXELS, WORK_PIXELS, Frame, expand_i
                                 video_frame_count)
 from affectkit.io.write import (IMAGE_OUTPUT_SUFFIXES, PLOT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, StagedOutputs,
                                 TableWriter, check_output_path, check_table_path, remove_stale_temps)
-from affectkit.models.recognizer import TTA_MODES, Recognizer
+from affectkit.models.onnx_face import load_recognizer
+from affectkit.models.preprocess import TTA_MODES
 from affectkit.table import face_rows, make_table, table_columns
 from affectkit.timeline import Timeline
 
@@ -108,6 +109,17 @@ class AnalyzeOptions:
         (100 megapixels). Above :data:`~affectkit.io.media.WORK_PIXELS` (16
         megapixels) images are decoded downscaled for detection, with boxes and
         landmarks in source pixels.
+    detect_every : int
+        Run the face detector on every K-th analysed frame only (>= 1; default 1 =
+        every frame). In between, the faces found last are followed: their boxes and
+        landmarks are kept and the faces are cropped and recognised again in each
+        frame (a cheap stand-in for detection when people move little between
+        detections; ``face_score`` is the last detection's). Each source starts with a
+        detection.
+    threads : int
+        ONNX Runtime intra-op threads of the detector and the model; >= 0; 0 (the
+        default) = one per physical core of the machine (ONNX Runtime's choice). 1
+        suits several processes side by side.
 
     Raises
     ------
@@ -130,6 +142,8 @@ class AnalyzeOptions:
     impute: float = 0.0
     audio: str | Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    detect_every: int = 1
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if not self.every >= 1:
@@ -149,6 +163,10 @@ class AnalyzeOptions:
         if not self.min_face_size >= 1:
             raise OptionError("min_face_size",
                               f"min_face_size must be a positive number of pixels, got {self.min_face_size}")
+        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) or self.detect_every < 1:
+            raise OptionError("detect_every", f"detect_every must be an integer >= 1, got {self.detect_every!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise OptionError("threads", f"threads must be an integer >= 0 (0: one per core), got {self.threads!r}")
         if not self.batch_frames >= 1:
             raise OptionError("batch_frames", f"batch_frames must be >= 1, got {self.batch_frames}")
         tta = {True: "flip", False: "none"}[self.tta] if isinstance(self.tta, bool) else self.tta
@@ -214,8 +232,14 @@ class Analyzer:
 
     def __init__(self, options: AnalyzeOptions | None = None, **changes):
         o = self.options = AnalyzeOptions.of(options, **changes)
-        self.recognizer = Recognizer(o.model, tta=o.tta)
-        self.detector = None if o.faces_cropped else create_detector(o.detector, min_face_size=o.min_face_size)
+        # ONNX Runtime (no torch) unless the model is a .safetensors file without its export
+        # and torch is installed (see models.onnx_face.load_recognizer)
+        self.recognizer = load_recognizer(o.model, tta=o.tta, threads=o.threads or None)
+        self.detector = None if o.faces_cropped else create_detector(o.detector, min_face_size=o.min_face_size,
+                                                                     threads=o.threads or None)
+        self.detect_every = o.detect_every
+        self._held: list[Face] = []  # the faces of the last detection (detect_every > 1)
+        self._until_detect = 0  # analysed frames of the source before the next detection
         self.faces_cropped = o.faces_cropped
         # The card says how the model's training faces were framed (timm's rule: the model
         # file drives its preprocessing); an explicit crop overrides it.
@@ -246,7 +270,10 @@ class Analyzer:
             ]
             return faces, [f.image for f in chunk]
         t = time.perf_counter()
-        faces = self.detector.detect_batch([f.image for f in chunk])
+        if self.detect_every == 1:
+            faces = self.detector.detect_batch([f.image for f in chunk])
+        else:
+            faces = self._detect_some(chunk)
         t2 = time.perf_counter()
         crops = [align_face(f.image, face, self.crop) for f, fs in zip(chunk, faces) for face in fs]
         self.timings["detect"] += t2 - t
@@ -254,6 +281,28 @@ class Analyzer:
         # A large image was decoded downscaled: the table gives source pixels.
         faces = [fs if f.scale == 1.0 else [_scaled(face, f.scale) for face in fs] for f, fs in zip(chunk, faces)]
         return faces, crops
+
+    def _detect_some(self, chunk: list[Frame]) -> list[list[Face]]:
+        """Faces of each frame with ``detect_every`` > 1: detect every K-th frame, hold the faces in between."""
+        due = []
+        for i in range(len(chunk)):
+            if self._until_detect == 0:
+                due.append(i)
+                self._until_detect = self.detect_every
+            self._until_detect -= 1
+        found = dict(zip(due, self.detector.detect_batch([chunk[i].image for i in due]))) if due else {}
+        faces = []
+        for i, f in enumerate(chunk):
+            if i in found:
+                self._held = found[i]
+            # a held box is clipped to this frame (frames of a source may differ in size)
+            faces.append(self._held if i in found else [_clipped(face, f.image.shape) for face in self._held])
+        return faces
+
+    def reset_source(self) -> None:
+        """Forget the held faces of ``detect_every``: the next frame is detected (a new source starts)."""
+        self._held = []
+        self._until_detect = 0
 
     def frame_rows(self, frames: Sequence[Frame], source: str, tracker: Tracker | None = None) -> list[list[dict]]:
         """Detect, recognise and (with ``tracker``) track the faces of decoded frames.
@@ -305,6 +354,7 @@ class Analyzer:
             A video that breaks off raises after the rows of the frames before the damage.
         """
         source = printable(path)  # the table holds valid UTF-8 on one line (see errors.printable)
+        self.reset_source()
         voice = self._voice(path)
         tracker = Tracker(self.max_gap) if self.track else None
         timeline = Timeline(self.smooth, self.impute) if (self.smooth or self.impute) else None
@@ -435,6 +485,17 @@ class Analyzer:
 def _scaled(face: Face, k: float) -> Face:
     """``face`` with its box and landmarks multiplied by ``k`` (to source pixels)."""
     return Face(face.box * np.float32(k), face.score, None if face.landmarks is None else face.landmarks * np.float32(k))
+
+
+def _clipped(face: Face, shape: tuple[int, ...]) -> Face:
+    """``face`` with its box clipped to a frame of ``shape`` ``(H, W, ...)`` (unchanged when it fits)."""
+    h, w = shape[:2]
+    x, y, bw, bh = (float(v) for v in face.box)
+    x2, y2 = min(x + bw, w), min(y + bh, h)
+    x, y = max(x, 0.0), max(y, 0.0)
+    if (x, y, x2 - x, y2 - y) == tuple(float(v) for v in face.box):
+        return face
+    return Face(np.array([x, y, max(x2 - x, 1.0), max(y2 - y, 1.0)], np.float32), face.score, face.landmarks)
 
 
 def _fields_doc() -> str:

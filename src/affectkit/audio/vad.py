@@ -3,14 +3,16 @@
 The detector is Silero VAD (Silero Team 2024, "Silero VAD: pre-trained enterprise-grade
 Voice Activity Detector", https://github.com/snakers4/silero-vad, MIT licence), a
 small convolutional + LSTM network that gives a speech probability for every 32 ms of
-16 kHz audio. Its weights come from the ``silero-vad`` package on PyPI, which ships
-them inside its wheel: nothing is downloaded at run time and no torch-hub or
-TorchScript code is run. The network is rebuilt here as a plain
-:class:`torch.nn.Module` (:class:`SileroVADNet`) and reads the package's
-``silero_vad/data/silero_vad_16k.safetensors`` (the 16 kHz weights it ships for its
-tinygrad port). Those weights are close to, but not the same numbers as, the package's
+16 kHz audio. Its weights are the ``silero_vad/data/silero_vad_16k.safetensors`` file
+of the ``silero-vad`` 6.2.3 wheel on PyPI (the 16 kHz weights it ships for its tinygrad
+port), copied unchanged into ``affectkit/weights/silero_vad/`` with its MIT licence,
+because the ``silero-vad`` package itself requires torch: nothing is downloaded at run
+time and no torch-hub or TorchScript code is run. The network is rebuilt here in numpy
+(:class:`SileroVAD`; no torch), and as a plain :class:`torch.nn.Module`
+(:class:`SileroVADNet`, in :mod:`affectkit.audio.vad_torch`, for tests and
+references). Those weights are close to, but not the same numbers as, the package's
 default TorchScript model (``silero_vad.jit``); ``tests/test_voice_activity.py`` checks
-that :class:`SileroVADNet` with the TorchScript model's weights reproduces its outputs,
+that the numpy network with the TorchScript model's weights reproduces its outputs,
 and that the two weight sets make the same speech decisions on test audio.
 
 Why a learned detector: the sound of the shared sample videos (a tonal/ambient music
@@ -32,8 +34,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 VAD_RATE = 16000
 """Sample rate, Hz, the detector runs at (other rates are resampled first)."""
@@ -55,45 +55,109 @@ MIN_SPEECH_S = 0.5
 
 _BLOCK = 4096  # chunks per convolution pass (131 s of audio): bounds memory on long tracks
 
+_KEYS = ("stft_conv.weight", "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight",
+         "conv3.bias", "conv4.weight", "conv4.bias", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0",
+         "lstm.bias_hh_l0", "final_conv.weight", "final_conv.bias")
+"""The parameters of the network, by the names of :class:`~affectkit.audio.vad_torch.SileroVADNet`."""
 
-class SileroVADNet(nn.Module):
-    """The Silero VAD network (16 kHz branch) as a plain torch module.
+_STRIDES = (1, 2, 2, 1)
+
+
+def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    """``torch.nn.functional.conv1d(x, w, b, stride, padding=1)`` for a kernel of 3: ``(B, C, L)`` to ``(B, D, L')``."""
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1)))
+    n = (xp.shape[-1] - 3) // stride + 1
+    cols = np.stack([xp[:, :, k: k + stride * (n - 1) + 1: stride] for k in range(3)], -1)  # (B, C, n, 3)
+    return np.einsum("bcnk,dck->bdn", cols, w, optimize=True) + b[None, :, None]
+
+
+class SileroVAD:
+    """The Silero VAD network (16 kHz branch) in numpy: no torch.
 
     Architecture (read from the ``silero-vad`` package's tinygrad reference model): a
     learned STFT (``Conv1d(1, 258, 256, stride 128)``, magnitude of 129 bins), four
     ``Conv1d`` + ReLU layers (129-128-64-64-128 channels, strides 1, 2, 2, 1), an
-    ``LSTM`` of 128 units carried across chunks, and ``ReLU - Conv1d(128, 1, 1) -
-    sigmoid``.
+    LSTM cell of 128 units carried across chunks, and ``ReLU - Conv1d(128, 1, 1) -
+    sigmoid``. Calling it maps ``(B, CONTEXT + CHUNK)`` ``float32`` chunks (consecutive,
+    in time order, each starting with the last ``CONTEXT`` samples of the one before)
+    and an optional LSTM state ``(h, c)`` to ``(B,)`` speech probabilities and the new
+    state; the same as :class:`~affectkit.audio.vad_torch.SileroVADNet` to float32
+    rounding.
 
-    ``forward`` maps ``(B, CONTEXT + CHUNK)`` ``float32`` chunks (consecutive, in time
-    order, each starting with the last ``CONTEXT`` samples of the one before) and an
-    optional LSTM state to ``(B,)`` speech probabilities and the new state.
+    Parameters
+    ----------
+    state : dict of str to np.ndarray
+        The parameters, named as :data:`_KEYS` (``lstm.*_l0``) or as the ``silero-vad``
+        safetensors file names them (``lstm_cell.*``).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is missing or of the wrong shape.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.stft_conv = nn.Conv1d(1, 258, kernel_size=256, stride=128, bias=False)
-        self.conv1 = nn.Conv1d(129, 128, kernel_size=3, stride=1, padding=1)
-        self.conv2 = nn.Conv1d(128, 64, kernel_size=3, stride=2, padding=1)
-        self.conv3 = nn.Conv1d(64, 64, kernel_size=3, stride=2, padding=1)
-        self.conv4 = nn.Conv1d(64, 128, kernel_size=3, stride=1, padding=1)
-        # an LSTM over the chunk sequence = Silero's LSTMCell stepped chunk by chunk
-        self.lstm = nn.LSTM(128, 128, batch_first=True)
-        self.final_conv = nn.Conv1d(128, 1, kernel_size=1)
+    def __init__(self, state: dict):
+        state = {k.replace("lstm_cell.", "lstm.").replace("_ih", "_ih_l0").replace("_hh", "_hh_l0")
+                 if k.startswith("lstm_cell.") else k: np.asarray(v, np.float32) for k, v in state.items()}
+        missing = [k for k in _KEYS if k not in state]
+        if missing:
+            raise ValueError(f"Silero VAD parameters missing: {', '.join(missing)}")
+        shapes = {"stft_conv.weight": (258, 1, 256), "lstm.weight_ih_l0": (512, 128), "lstm.weight_hh_l0": (512, 128),
+                  "final_conv.weight": (1, 128, 1)}
+        for k, shape in shapes.items():
+            if state[k].shape != shape:
+                raise ValueError(f"Silero VAD parameter {k} has shape {state[k].shape}, expected {shape}")
+        self.stft = state["stft_conv.weight"][:, 0, :].T.copy()  # (256, 258)
+        self.convs = [(state[f"conv{i}.weight"], state[f"conv{i}.bias"], s) for i, s in zip(range(1, 5), _STRIDES)]
+        self.w_ih = state["lstm.weight_ih_l0"].T.copy()
+        self.w_hh = state["lstm.weight_hh_l0"].T.copy()
+        self.b = state["lstm.bias_ih_l0"] + state["lstm.bias_hh_l0"]
+        self.w_out = state["final_conv.weight"][0, :, 0]
+        self.b_out = float(state["final_conv.bias"][0])
 
-    def forward(self, chunks: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        x = nn.functional.pad(chunks.unsqueeze(1), (0, 64), mode="reflect")
-        x = self.stft_conv(x)
-        x = torch.sqrt(x[:, :129] ** 2 + x[:, 129:] ** 2)
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            x = torch.relu(conv(x))
-        h, state = self.lstm(x.squeeze(-1).unsqueeze(0), state)  # (1, B, 128): one sequence
-        p = torch.sigmoid(self.final_conv(torch.relu(h[0]).unsqueeze(-1)))
-        return p.reshape(-1), state
+    def __call__(self, chunks: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None):
+        chunks = np.asarray(chunks, np.float32)
+        x = np.pad(chunks, ((0, 0), (0, 64)), mode="reflect")  # (B, 640)
+        frames = np.lib.stride_tricks.sliding_window_view(x, 256, axis=1)[:, ::128]  # (B, 4, 256)
+        spec = frames @ self.stft  # (B, 4, 258)
+        x = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2).transpose(0, 2, 1)  # (B, 129, 4)
+        for w, b, stride in self.convs:
+            x = np.maximum(_conv1d(x, w, b, stride), 0)
+        feats = x[:, :, 0]  # (B, 128): the sequence length is 1 after the strides
+        gates_x = feats @ self.w_ih + self.b  # (B, 512), gate order i, f, g, o
+        h, c = state if state is not None else (np.zeros(128, np.float32), np.zeros(128, np.float32))
+        hs = np.empty((len(feats), 128), np.float32)
+        w_hh = self.w_hh
+        for t in range(len(feats)):
+            g = gates_x[t] + h @ w_hh
+            i, f, gg, o = g[:128], g[128:256], g[256:384], g[384:]
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(gg)
+            h = _sigmoid(o) * np.tanh(c)
+            hs[t] = h
+        p = _sigmoid(np.maximum(hs, 0) @ self.w_out + self.b_out)
+        return p.astype(np.float32), (h, c)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow
+
+
+def __getattr__(name: str):
+    # the torch module, for tests and references, imported only when asked for
+    if name == "SileroVADNet":
+        from affectkit.audio.vad_torch import SileroVADNet
+
+        return SileroVADNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def bundled_weights_path() -> Path:
+    """Path of the Silero VAD weights shipped in affectkit (``weights/silero_vad/silero_vad_16k.safetensors``)."""
+    return Path(__file__).resolve().parents[1] / "weights" / "silero_vad" / "silero_vad_16k.safetensors"
 
 
 def silero_weights_path() -> Path:
-    """Path of ``silero_vad_16k.safetensors`` inside the installed ``silero-vad`` package.
+    """Path of ``silero_vad_16k.safetensors``: affectkit's copy, else the installed ``silero-vad`` package's.
 
     The package is located without being imported (importing it sets torch's global
     thread count to 1).
@@ -101,13 +165,15 @@ def silero_weights_path() -> Path:
     Raises
     ------
     WeightsError
-        If ``silero-vad`` is not installed, or is a version without that file.
+        If neither has the file.
     """
     from affectkit.errors import WeightsError
 
+    if bundled_weights_path().is_file():
+        return bundled_weights_path()
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("voice activity detection needs the silero-vad package: pip install 'silero-vad>=6.2.3'")
+        raise WeightsError(f"{bundled_weights_path()}: the Silero VAD weights are missing from this installation")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "data" / "silero_vad_16k.safetensors"
         if path.is_file():
@@ -115,34 +181,52 @@ def silero_weights_path() -> Path:
     raise WeightsError("the installed silero-vad has no silero_vad_16k.safetensors: pip install 'silero-vad>=6.2.3'")
 
 
-@lru_cache(maxsize=1)
-def load_vad() -> SileroVADNet:
-    """The Silero VAD network with its packaged weights (eval mode, CPU; loaded once).
+def silero_package_file(name: str) -> Path:
+    """A file of the installed ``silero-vad`` package's ``data`` folder (e.g. ``silero_vad.jit``), for references.
 
     Raises
     ------
     WeightsError
-        If ``silero-vad`` is missing or its weights do not fit the network.
+        If the package (or the file) is not installed.
     """
-    from safetensors.torch import load_file
+    from affectkit.errors import WeightsError
+
+    spec = importlib.util.find_spec("silero_vad")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / "data" / name).is_file():
+            return Path(folder) / "data" / name
+    raise WeightsError(f"silero-vad's {name} is not installed: pip install 'silero-vad>=6.2.3'")
+
+
+@lru_cache(maxsize=1)
+def load_vad() -> SileroVAD:
+    """The numpy Silero VAD network with its packaged weights (loaded once).
+
+    Raises
+    ------
+    WeightsError
+        If the weights are missing or do not fit the network.
+    """
+    from safetensors.numpy import load_file
 
     from affectkit.errors import WeightsError
 
     path = silero_weights_path()
-    state = load_file(str(path))
-    # Silero's LSTMCell parameters are those of a one-layer LSTM under other names
-    renamed = {k.replace("lstm_cell.", "lstm.").replace("_ih", "_ih_l0").replace("_hh", "_hh_l0")
-               if k.startswith("lstm_cell.") else k: v for k, v in state.items()}
-    net = SileroVADNet()
     try:
-        net.load_state_dict(renamed)
-    except RuntimeError as exc:
+        return SileroVAD(load_file(str(path)))
+    except (ValueError, OSError) as exc:
         raise WeightsError(f"{path}: weights do not fit affectkit's Silero VAD network ({exc})") from None
-    return net.eval()
+
+
+def _as_numpy_net(net):
+    """A :class:`SileroVAD` for ``net``, which may also be the torch :class:`SileroVADNet` (tests)."""
+    if isinstance(net, SileroVAD):
+        return net
+    return SileroVAD({k: v.detach().cpu().numpy() for k, v in net.state_dict().items()})
 
 
 def speech_probability(wave: np.ndarray, sr: int = VAD_RATE) -> np.ndarray:
-    """Speech probability of every 32 ms chunk of a wave (Silero VAD).
+    """Speech probability of every 32 ms chunk of a wave (Silero VAD, in numpy).
 
     Parameters
     ----------
@@ -177,21 +261,15 @@ def speech_probability(wave: np.ndarray, sr: int = VAD_RATE) -> np.ndarray:
         return np.zeros(0, np.float32)
     padded = np.zeros(CONTEXT + n * CHUNK, np.float32)
     padded[CONTEXT: CONTEXT + len(wave)] = wave
-    x = torch.from_numpy(padded)
-    net = load_vad()
+    net = _as_numpy_net(load_vad())
     out, state = [], None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny network run once per track: threads only add overhead
-    try:
-        with torch.no_grad():
-            for start in range(0, n, _BLOCK):
-                stop = min(start + _BLOCK, n)
-                # chunk i = samples [i*512, i*512 + 576) of the padded wave: 64 context + 512 new
-                chunks = x[start * CHUNK: stop * CHUNK + CONTEXT].unfold(0, CONTEXT + CHUNK, CHUNK)
-                p, state = net(chunks, state)
-                out.append(p.numpy())
-    finally:
-        torch.set_num_threads(threads)
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        # chunk i = samples [i*512, i*512 + 576) of the padded wave: 64 context + 512 new
+        seg = padded[start * CHUNK: stop * CHUNK + CONTEXT]
+        chunks = np.lib.stride_tricks.sliding_window_view(seg, CONTEXT + CHUNK)[::CHUNK]
+        p, state = net(chunks, state)
+        out.append(p)
     return np.concatenate(out).astype(np.float32)
 
 

@@ -51,8 +51,9 @@ class VoiceTrack:
     path : str or Path
         A video with an audio track, or a sound file.
     model : str or Path
-        ``"default"`` (the bundled EmoDB voice model) or an audio model ``.safetensors``
-        (:func:`affectkit.audio.models.save_audio_model`).
+        ``"default"`` (the bundled EmoDB voice model), an exported voice ``.onnx`` file,
+        or an audio model ``.safetensors`` (:func:`affectkit.audio.models.save_audio_model`);
+        see :func:`load_voice_model` (ONNX Runtime whenever the ``.onnx`` export exists).
     hop_s : float
         Seconds between window centres.
     vad : bool
@@ -102,11 +103,10 @@ class VoiceTrack:
     def __init__(self, path: str | Path, model: str | Path = "default", hop_s: float = 0.5, *, vad: bool = True):
         from affectkit.audio.features import HOP_S, window_centres, window_features
         from affectkit.audio.io import has_audio, is_silent, load_audio
-        from affectkit.audio.models import load_audio_model
         from affectkit.fusion import ClassMap
 
         self.path = Path(path)
-        net, card = load_audio_model(bundled_voice_model() if str(model) == "default" else model)
+        net, card = load_voice_model(bundled_voice_model() if str(model) == "default" else model)
         names = card["class_names"]
         self.class_map = ClassMap.build([names[c] for c in card["output_classes"]], EXPRESSIONS,
                                         drop=[c for c in VOICE_DROP if c in names])
@@ -199,11 +199,127 @@ class VoiceTrack:
         out = np.full((len(times), len(EXPRESSIONS)), np.nan)
         if self.status != "ok" or len(self.times) == 0:
             return out
-        from affectkit.temporal.sequences import nearest_indices
-
         rows = np.flatnonzero(np.isfinite(times) & (times >= 0) & (times <= self.duration_s))
         out[rows] = self.proba[nearest_indices(self.times, times[rows])]
         return out
+
+
+def nearest_indices(frame_times: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the window (or frame) time nearest to each requested time.
+
+    Parameters
+    ----------
+    frame_times : np.ndarray
+        ``(F,)`` increasing times, seconds.
+    times : np.ndarray
+        ``(T,)`` requested times, seconds.
+
+    Returns
+    -------
+    np.ndarray
+        ``(T,)`` ``int64`` indices into ``frame_times`` (ties go to the earlier one).
+    """
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    if len(frame_times) == 1:
+        return np.zeros(len(times), dtype=np.int64)
+    pos = np.clip(np.searchsorted(frame_times, times), 1, max(1, len(frame_times) - 1))
+    left = frame_times[pos - 1]
+    right = frame_times[np.minimum(pos, len(frame_times) - 1)]
+    return np.where(np.abs(times - left) <= np.abs(right - times), pos - 1, pos).astype(np.int64)
+
+
+class OnnxVoiceModel:
+    """A voice model exported by ``affectkit export`` run with ONNX Runtime (no torch).
+
+    The graph standardises the raw features with the card's mean and std and runs the
+    MLP (:mod:`affectkit.audio.onnx_export`); :meth:`predict_logits` gives the same
+    logits as :meth:`affectkit.audio.models.MLPClassifier.predict_logits` (to about
+    1e-6, the export's check).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file; its card is the ``.json`` beside it.
+    threads : int, optional
+        ONNX Runtime intra-op threads (None: its choice).
+
+    Attributes
+    ----------
+    card : dict
+    classes_ : np.ndarray
+        ``(C,)`` ``int64`` class indices of the outputs (the card's ``output_classes``).
+
+    Raises
+    ------
+    WeightsError
+        If the file or card is missing or malformed, or the card is not a voice model's.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        from affectkit.errors import WeightsError, printable
+        from affectkit.onnxrt import check_names, onnx_section, read_json, session
+
+        self.path = Path(path)
+        cp = self.path.with_suffix(".json")
+        card = read_json(cp)
+        if card.get("kind") != "voice":
+            raise WeightsError(f"{printable(cp)}: not a voice model card (kind {card.get('kind')!r})")
+        for key in ("class_names", "output_classes", "features"):
+            if key not in card:
+                raise WeightsError(f"{printable(cp)}: voice model card has no {key!r}")
+        sec = onnx_section(card, cp)
+        if "logits" not in sec["output_names"]:
+            raise WeightsError(f"{printable(cp)}: the ONNX voice model has no 'logits' output (re-export it)")
+        self.session = session(self.path, threads=threads, what="ONNX voice model")
+        check_names(self.session, sec["input_names"], sec["output_names"], self.path)
+        self._input = sec["input_names"][0]
+        self.card = card
+        self.classes_ = np.asarray(card["output_classes"], dtype=np.int64)
+
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """``(M, C)`` ``float64`` logits of ``(M, D)`` raw features."""
+        x = np.asarray(X, dtype=np.float32)
+        return self.session.run(["logits"], {self._input: x})[0].astype(np.float64)
+
+
+def load_voice_model(model: str | Path):
+    """A voice model for inference: ONNX Runtime whenever an ``.onnx`` export exists.
+
+    Parameters
+    ----------
+    model : str or Path
+        An exported ``.onnx`` file, or a ``.safetensors`` voice model: its ``.onnx``
+        export beside it is used when there is one; otherwise the torch model is loaded
+        (:func:`affectkit.audio.models.load_audio_model`), which needs torch (the
+        ``train`` extra).
+
+    Returns
+    -------
+    model : OnnxVoiceModel or MLPClassifier
+        Has ``predict_logits`` and ``classes_``.
+    card : dict
+
+    Raises
+    ------
+    WeightsError
+        If the model cannot be loaded; for a ``.safetensors`` model without an export
+        where torch is not installed, naming the ``affectkit export`` command.
+    """
+    from affectkit.errors import WeightsError, has_module, printable
+
+    path = Path(model)
+    onnx = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+    if onnx.is_file():
+        net = OnnxVoiceModel(onnx)
+        return net, net.card
+    if path.suffix == ".safetensors" and path.is_file() and not has_module("torch"):
+        raise WeightsError(f"{printable(path)}: has no ONNX export beside it and torch is not installed: "
+                           f"run `affectkit export {printable(path)} -o {printable(path.parent)}` "
+                           f"(needs pip install 'affectkit[train]') where torch is")
+    from affectkit.audio.models import load_audio_model
+
+    return load_audio_model(path)
 
 
 def add_voice_columns(rows: list[dict], track: VoiceTrack | None) -> list[dict]:

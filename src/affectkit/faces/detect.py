@@ -1,8 +1,11 @@
 """Face detectors: MTCNN (default) and Viola-Jones (OpenCV Haar cascades).
 
 * MTCNN: Zhang et al. 2016, "Joint Face Detection and Alignment using Multi-task
-  Cascaded Convolutional Networks"; the ``facenet-pytorch`` port, whose weights ship
-  in its wheel. Gives boxes, scores and five landmarks.
+  Cascaded Convolutional Networks". Gives boxes, scores and five landmarks.
+  :func:`create_detector` gives the ONNX Runtime port
+  (:class:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN`, no torch);
+  :class:`MTCNNDetector` is the ``facenet-pytorch`` original (``affectkit[train]``),
+  kept as the reference the port is tested against.
 * Viola-Jones: Viola & Jones 2001, as used by Ng et al. 2015; OpenCV's
   ``haarcascade_frontalface_default.xml``, with ``haarcascade_eye.xml`` inside the box
   for the two eye centres that eye-based alignment needs.
@@ -17,6 +20,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from affectkit.faces.batching import padded_size  # noqa: F401  (re-exported)
 from affectkit.faces.types import Face
 
 
@@ -26,15 +30,6 @@ class FaceDetector(Protocol):
     name: str
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]: ...
-
-
-def padded_size(n: int) -> int:
-    """Round a batch size up to one of four sizes per doubling (..., 28, 32, 40, 48, 56, 64, 80, ...).
-
-    At most 25 % larger than ``n``; sizes up to 8 are kept.
-    """
-    step = 1 << max(0, n.bit_length() - 3)
-    return -(-n // step) * step
 
 
 class _PaddedForward:
@@ -91,8 +86,9 @@ class MTCNNDetector:
         min_score: float = 0.9,
         device: str = "cpu",
     ):
-        from facenet_pytorch import MTCNN
+        from affectkit.errors import require
 
+        MTCNN = require("facenet_pytorch", "train", "the torch MTCNN detector").MTCNN
         self.min_score = min_score
         self.min_face_size = min_face_size
         self._mtcnn = MTCNN(
@@ -143,16 +139,21 @@ class MTCNNDetector:
 class HaarDetector:
     """Viola-Jones face detector (OpenCV Haar cascade), as in Ng et al. 2015.
 
-    Eye centres come from OpenCV's eye cascade run in the upper half of each face box;
-    when two eyes are not found, the face has no landmarks and alignment falls back
-    to a square crop of the box.
+    The cascade runs on a grey copy of the frame shrunk so that the smallest face
+    searched (``min_face_size``) is :data:`CASCADE_WINDOW` pixels, the cascade's own
+    window (``haarcascade_frontalface_default.xml`` is trained on 24x24 faces): at full
+    resolution every pyramid level below that size is searched for faces too small to
+    keep, which made Viola-Jones slower than MTCNN. Boxes are mapped back to frame
+    pixels. Eye centres come from OpenCV's eye cascade run at full resolution in the
+    upper half of each face box; when two eyes are not found, the face has no landmarks
+    and alignment falls back to a square crop of the box.
 
     Parameters
     ----------
     min_face_size : int
         Smallest face side, pixels.
     scale_factor : float
-        Pyramid step of ``detectMultiScale``.
+        Pyramid step of ``detectMultiScale`` (default 1.2: about 4 levels per octave).
     min_neighbors : int
         Overlapping detections needed to keep a face (higher = fewer false positives).
 
@@ -164,7 +165,7 @@ class HaarDetector:
 
     name = "haar"
 
-    def __init__(self, min_face_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5):
+    def __init__(self, min_face_size: int = 40, scale_factor: float = 1.2, min_neighbors: int = 5):
         import cv2
 
         root = getattr(getattr(cv2, "data", None), "haarcascades", None)
@@ -177,6 +178,8 @@ class HaarDetector:
         self.min_face_size = min_face_size
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
+        # detection scale: the smallest face searched becomes the cascade's window
+        self.scale = min(1.0, CASCADE_WINDOW / max(1, min_face_size))
 
     def _eyes(self, grey: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray | None:
         roi = grey[y : y + h // 2, x : x + w]
@@ -192,20 +195,33 @@ class HaarDetector:
         return np.array([left, right])
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Detect faces in RGB ``uint8`` ``(H, W, 3)`` frames."""
+        """Detect faces in RGB ``uint8`` ``(H, W, 3)`` frames.
+
+        Returns
+        -------
+        list of list of Face
+            Per frame: boxes ``(x, y, width, height)`` in frame pixels, score 1, and
+            landmarks with the two eye centres (NaN when the eyes were not found).
+        """
         import cv2
 
         out = []
+        k = self.scale
+        side = max(CASCADE_WINDOW, int(round(self.min_face_size * k)))
         for frame in frames:
-            grey = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
-            boxes = self._face.detectMultiScale(
-                grey,
-                scaleFactor=self.scale_factor,
-                minNeighbors=self.min_neighbors,
-                minSize=(self.min_face_size, self.min_face_size),
-            )
+            grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            small = grey if k >= 1 else cv2.resize(grey, (max(1, round(grey.shape[1] * k)), max(1, round(grey.shape[0] * k))),
+                                                   interpolation=cv2.INTER_AREA)
+            if min(small.shape) < side:
+                out.append([])
+                continue
+            boxes = self._face.detectMultiScale(cv2.equalizeHist(small), scaleFactor=self.scale_factor,
+                                                minNeighbors=self.min_neighbors, minSize=(side, side))
+            grey = cv2.equalizeHist(grey)
             faces = []
-            for x, y, w, h in boxes:
+            for bx in boxes:
+                x, y, w, h = (int(round(v / k)) for v in bx)
+                w, h = min(w, grey.shape[1] - x), min(h, grey.shape[0] - y)
                 lm = np.full((5, 2), np.nan, dtype=np.float32)
                 eyes = self._eyes(grey, x, y, w, h)
                 if eyes is not None:
@@ -215,11 +231,26 @@ class HaarDetector:
         return out
 
 
+CASCADE_WINDOW = 24
+"""Side, pixels, of the window OpenCV's frontal-face Haar cascade was trained on."""
+
+
 DETECTORS = ("mtcnn", "haar")
 
 
-def create_detector(name: str, **kwargs) -> FaceDetector:
-    """Build a detector by name (``"mtcnn"`` or ``"haar"``).
+def create_detector(name: str, threads: int | None = None, **kwargs) -> FaceDetector:
+    """Build a detector by name (``"mtcnn"`` or ``"haar"``); neither imports torch.
+
+    Parameters
+    ----------
+    name : {"mtcnn", "haar"}
+        ``"mtcnn"``: :class:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN` (ONNX Runtime);
+        ``"haar"``: :class:`HaarDetector` (OpenCV).
+    threads : int, optional
+        ONNX Runtime intra-op threads of the MTCNN networks (None: ONNX Runtime's
+        choice); ignored by ``"haar"``.
+    **kwargs
+        Passed to the detector (e.g. ``min_face_size``).
 
     Raises
     ------
@@ -227,7 +258,9 @@ def create_detector(name: str, **kwargs) -> FaceDetector:
         If ``name`` is unknown.
     """
     if name == "mtcnn":
-        return MTCNNDetector(**kwargs)
+        from affectkit.faces.mtcnn_onnx import OnnxMTCNN
+
+        return OnnxMTCNN(threads=threads, **kwargs)
     if name == "haar":
         return HaarDetector(**kwargs)
     raise ValueError(f"detector must be one of {DETECTORS}, got {name!r}")

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from affectkit.errors import WeightsError, printable
-from affectkit.faces.detect import padded_size
+from affectkit.faces.batching import padded_size
 from affectkit.faces.types import Face
 from affectkit.onnxrt import check_names, read_json, session
 

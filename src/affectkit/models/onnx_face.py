@@ -236,3 +236,52 @@ class OnnxRecognizer:
             faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
         probs, va = self.predict_arrays(faces)
         return predictions_frame(probs, va)
+
+
+def load_recognizer(model: str | Path = "default", *, tta: bool | str = "flip", batch_size: int = 64,
+                    threads: int | None = None):
+    """The recognizer of ``analyze``: ONNX Runtime whenever an ``.onnx`` export exists.
+
+    * a bundled name, an ``.onnx`` file, or a ``.safetensors`` file with its ``.onnx``
+      export beside it: :class:`OnnxRecognizer` (torch is never imported);
+    * a ``.safetensors`` file with no ``.onnx`` beside it: the torch
+      :class:`~affectkit.models.recognizer.Recognizer` when torch is installed (the
+      ``train`` extra; a model trained here always has it), else a one-line error
+      that says to run ``affectkit export``.
+
+    Parameters
+    ----------
+    model : str or Path
+        See :class:`OnnxRecognizer`.
+    tta, batch_size, threads
+        See :class:`OnnxRecognizer` (``threads`` is ignored by the torch fallback).
+
+    Returns
+    -------
+    OnnxRecognizer or Recognizer
+        Either; both have ``predict_arrays``, ``predict``, ``card``, ``face_size``.
+
+    Raises
+    ------
+    WeightsError
+        As :class:`OnnxRecognizer`; for a ``.safetensors`` model without its export
+        and without torch, naming the ``affectkit export`` command to run.
+    """
+    from affectkit.errors import has_module
+
+    path = Path(model)
+    if str(model) not in BUNDLED and path.suffix == ".safetensors" and path.exists() \
+            and not path.with_suffix(".onnx").exists():
+        if not has_module("torch"):
+            raise WeightsError(f"{printable(path)}: has no ONNX export beside it and torch is not installed: "
+                               f"run `affectkit export {printable(path)} -o {printable(path.parent)}` "
+                               f"(needs pip install 'affectkit[train]') where torch is")
+        from affectkit.models.recognizer import Recognizer
+
+        return Recognizer(path, tta=tta, batch_size=batch_size)
+    return OnnxRecognizer(model, batch_size=batch_size, tta=tta, threads=threads)
+
+
+Recognizer = OnnxRecognizer
+"""``affectkit.Recognizer``: the recognizer on ONNX Runtime (the torch one is
+:class:`affectkit.models.recognizer.Recognizer`, for training and evaluation)."""

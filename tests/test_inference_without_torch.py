@@ -1,0 +1,149 @@
+"""Issue #16: ``analyze`` (faces and ``--audio``) and the Recognizer run on ONNX Runtime and
+never import torch; the ONNX path gives the torch path's table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectkit.expressions import EXPRESSIONS
+from generated import write_face_video
+
+TRAINING_MODULES = ("torch", "torchvision", "timm", "lightning", "torchmetrics", "facenet_pytorch")
+
+PROBE = """
+import json, sys
+{body}
+loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set({mods!r}))
+print(json.dumps({{"loaded": loaded, "result": result}}))
+"""
+
+
+def _run(body: str, tmp_path: Path) -> dict:
+    """Run ``body`` (which sets ``result``) in a fresh interpreter; its result and the training modules it loaded."""
+    code = PROBE.format(body=body, mods=TRAINING_MODULES)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_analyze_cli_on_a_video_imports_no_torch(tmp_path):
+    video = write_face_video(tmp_path / "faces.mp4", n_frames=12, fps=10)
+    table = tmp_path / "t.csv"
+    body = (f"from affectkit.cli import main\nsys.argv = ['affectkit', 'analyze', {str(video)!r}, '-o', {str(table)!r}, "
+            f"'-q', '--threads', '1']\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            f"import pandas as pd\ndf = pd.read_csv({str(table)!r})\n"
+            f"result = [int(len(df)), int(df['face'].notna().sum())]")
+    got = _run(body, tmp_path)
+    assert got["loaded"] == []
+    rows, faces = got["result"]
+    assert rows >= 12 and faces >= 6  # the drawn face is found in most frames
+
+
+def test_analyze_audio_and_recognizer_import_no_torch(shared, tmp_path):
+    from affectkit.testing.av_clip import make_av_clip, select_emodb
+
+    clip = tmp_path / "speech.mp4"
+    make_av_clip(shared / "media" / "single_face.mp4", select_emodb(shared / "data" / "emodb" / "wav")[:2], clip)
+    body = (f"import affectkit\ndf = affectkit.analyze({str(clip)!r}, every=5, audio='default', threads=1)\n"
+            "rec = affectkit.Recognizer(threads=1)\n"
+            "import numpy as np\np = rec.predict_proba(np.full((2, 48, 48), 128, np.uint8))\n"
+            "result = [int(df['voice_expression'].notna().sum()), int(df['face'].notna().sum()), "
+            "float(p.sum(1).min()), type(rec).__name__]")
+    got = _run(body, tmp_path)
+    assert got["loaded"] == []
+    voiced, faces, psum, kind = got["result"]
+    assert voiced > 0 and faces > 0  # speech was found and scored, and faces too
+    assert abs(psum - 1) < 1e-5 and kind == "OnnxRecognizer"
+
+
+def test_onnx_table_matches_the_torch_table(media):
+    """The default analysis (ONNX Runtime recognizer and MTCNN) gives the torch path's table.
+
+    With the same faces, the recognizers agree to 1e-5 on every probability. The two
+    MTCNNs agree to ~1e-4 px on boxes and landmarks (float32 rounding); OpenCV's affine
+    warp quantises sub-pixel positions (1/32 px), so such a shift can move a crop's pixels
+    and its probabilities by up to ~1e-3, never the expression.
+    """
+    pytest.importorskip("torch")
+    pytest.importorskip("facenet_pytorch")
+    import pandas as pd
+
+    from affectkit.faces.detect import MTCNNDetector
+    from affectkit.models.recognizer import Recognizer
+    from affectkit.pipeline import Analyzer
+
+    files = [media / "single_face.mp4", media / "multi_face.jpg"]
+
+    def table(recognizer=None, detector=None):
+        a = Analyzer(every=6, threads=1)
+        assert type(a.recognizer).__name__ == "OnnxRecognizer" and type(a.detector).__name__ == "OnnxMTCNN"
+        a.recognizer = recognizer or a.recognizer
+        a.detector = detector or a.detector
+        return pd.concat(list(a.iter_tables(files)), ignore_index=True)
+
+    def diff(x, y, cols):
+        return np.nanmax(np.abs(x[cols].to_numpy(float) - y[cols].to_numpy(float)))
+
+    onnx, torch_rec, torch_both = table(), table(recognizer=Recognizer("default")), table(
+        recognizer=Recognizer("default"), detector=MTCNNDetector(min_face_size=40))
+    assert len(onnx) == len(torch_rec) == len(torch_both) and onnx["face"].notna().sum() >= 10
+    cols = list(EXPRESSIONS)
+    assert diff(onnx, torch_rec, cols) <= 1e-5
+    assert diff(onnx, torch_rec, ["valence", "arousal"]) <= 1e-5
+    lm = [c for c in onnx.columns if c.startswith("landmark_")]
+    assert diff(onnx, torch_both, ["x", "y", "width", "height"] + lm) < 1e-3
+    assert diff(onnx, torch_both, cols) < 2e-3
+    assert (onnx["expression"].fillna("") == torch_both["expression"].fillna("")).all()
+
+
+def test_a_safetensors_model_without_its_export_needs_torch(untrained_model, tmp_path, monkeypatch):
+    """Without torch, a .safetensors model with no .onnx beside it is one line naming `affectkit export`."""
+    import affectkit.errors as errors
+    from affectkit.errors import WeightsError
+    from affectkit.models.onnx_face import load_recognizer
+
+    assert not untrained_model.with_suffix(".onnx").exists()
+    assert type(load_recognizer(untrained_model)).__name__ == "Recognizer"  # torch fallback where torch is
+    monkeypatch.setattr(errors, "has_module", lambda name: name != "torch")
+    with pytest.raises(WeightsError, match="affectkit export") as exc:
+        load_recognizer(untrained_model)
+    assert "\n" not in str(exc.value) and "affectkit[train]" in str(exc.value)
+
+
+def test_require_names_the_extra():
+    from affectkit.errors import MissingExtraError, require
+
+    assert require("json", "train") is json
+    with pytest.raises(MissingExtraError, match=r"pip install 'affectkit\[gui\]'") as exc:
+        require("no_such_module_xyz", "gui", "--show")
+    assert isinstance(exc.value, ImportError) and str(exc.value).startswith("--show needs no_such_module_xyz")
+
+
+def test_numpy_vad_matches_the_torch_network(shared):
+    """The numpy Silero VAD that inference uses equals the torch module to float32 rounding."""
+    torch = pytest.importorskip("torch")
+    from affectkit.audio import vad
+    from affectkit.audio.io import load_audio
+    from affectkit.audio.vad_torch import SileroVADNet
+
+    wave = np.concatenate([load_audio(f, 16000) for f in sorted((shared / "data" / "emodb" / "wav").glob("*.wav"))[:2]])
+    net = SileroVADNet()
+    state = {k.replace("lstm_cell.", "lstm.").replace("_ih", "_ih_l0").replace("_hh", "_hh_l0"): v
+             for k, v in __import__("safetensors.torch", fromlist=["load_file"]).load_file(
+                 str(vad.silero_weights_path())).items()}
+    net.load_state_dict(state)
+    n = -(-len(wave) // vad.CHUNK)
+    x = torch.zeros(vad.CONTEXT + n * vad.CHUNK)
+    x[vad.CONTEXT: vad.CONTEXT + len(wave)] = torch.from_numpy(wave.astype(np.float32))
+    with torch.no_grad():
+        ref = net(x.unfold(0, vad.CONTEXT + vad.CHUNK, vad.CHUNK))[0].numpy()
+    ours = vad.speech_probability(wave)
+    assert ours.shape == ref.shape and np.abs(ours - ref).max() < 1e-4
+    assert (ref >= vad.SPEECH_THRESHOLD).mean() > 0.3  # speech is found: the comparison is not of zeros
