@@ -164,7 +164,7 @@ def _full_budget(args) -> list[str]:
         "",
         "### The chosen recipe at full budget",
         "",
-        "`affectkit train --config configs/default_stage3.yaml --out runs/default_stage3`: the levers that helped "
+        "`affectkit train faces --config configs/default_stage3.yaml --out runs/default_stage3`: the levers that helped "
         "balance without costing the cross-dataset score (class-balanced loss), on all of FER-2013 train with "
         "DiffusionFER mixed in, 6 epochs from the stage-2 model, the epoch chosen on PublicTest UAR. Scored here on "
         "PublicTest with mirror TTA (the PrivateTest figures of the shipped model are in docs/benchmarks.md):",

@@ -89,7 +89,7 @@ def run(name: str, args: str) -> None:
     if (out / "report.json").exists():
         print(f"{name}: done already")
         return
-    cmd = [sys.executable, "-m", "affectkit.cli", "train", *shlex.split(args), "--out", str(out.relative_to(ROOT)), "-q"]
+    cmd = [sys.executable, "-m", "affectkit.cli", "train", "faces", *shlex.split(args), "--out", str(out.relative_to(ROOT)), "-q"]
     print(f"{name}: {' '.join(cmd[3:])}", flush=True)
     t0 = time.time()
     subprocess.run(cmd, cwd=ROOT, check=True)
@@ -146,7 +146,7 @@ def write_doc() -> None:
             lines.append(f"| {what} | " + " | ".join(cells) + " |")
         lines += ["", "Commands:", "", "```"]
         for _, name, _, args in rows:
-            lines.append(f"affectkit train {args} --out runs/results/{name}")
+            lines.append(f"affectkit train faces {args} --out runs/results/{name}")
         lines += ["```", ""]
     lines += _targets()
     text = "\n".join(lines)

@@ -66,7 +66,7 @@ def main() -> None:
     rows, commands = [], []
     for rule, model, task, embedding in RUNS:
         out = work / f"{rule}-{model}"
-        cmd = ["affectkit", "train", "--temporal", model, "--task", task, "--data", f"seqcsv:{data[rule]}",
+        cmd = ["affectkit", "train", "temporal", "--model", model, "--task", task, "--data", f"seqcsv:{data[rule]}",
                "--embedding", embedding, "--seeds", seeds, "--out", str(out), "-q", *OPTIONS]
         if model == "c3d":
             cmd[cmd.index("--hidden") + 1] = "64"
@@ -113,7 +113,7 @@ def _markdown(df: pd.DataFrame, seeds: list[int], commands: list[str]) -> str:
         "models use the order of frames; they say nothing about accuracy on AFEW, AFEW-VA or SEND. For those, "
         "run the same commands with `--data afew:ROOT`, `afew_va_clips:ROOT` or `send:ROOT` and your copy of the corpus.",
         "",
-        "Each run is one `affectkit train --temporal MODEL` command on a sequence CSV of `.npy` arrays "
+        "Each run is one `affectkit train temporal --model MODEL` command on a sequence CSV of `.npy` arrays "
         "(`--embedding precomputed`; C3D: `--embedding crops`), tested on held-out sequences. The generators "
         "are in `tests/test_temporal_pipeline.py`.",
         "",

@@ -363,7 +363,7 @@ def _model_cases(tmp: Path, add) -> None:
     torch.save(torch.nn.Linear(2, 2), folder / "module.pth")
     save_file({"x": torch.zeros(2)}, str(folder / "other.safetensors"))
     for name in ("random.pth", "module.pth", "other.safetensors"):
-        args = ["train", "--out", "run", "--data", "folder:faces", "--val-split", "none", "--strategy", "features",
+        args = ["train", "faces", "--out", "run", "--data", "folder:faces", "--val-split", "none", "--strategy", "features",
                 "--input-size", "32", "--weights", f"models/{name}", "-q"]
         code, so, se = run(args, tmp)
         add("7", f"train --weights: {name}", args, code, so, se)
@@ -403,7 +403,7 @@ def _failed_train(tmp: Path, faces: Path, add) -> None:
         if earlier:
             out.mkdir()
             (out / "experiment.json").write_text('{"from": "a good run"}')
-        args = ["train", "--out", out.name, "--data", f"folder:{faces.name}", "--val-split", "none", "--strategy",
+        args = ["train", "faces", "--out", out.name, "--data", f"folder:{faces.name}", "--val-split", "none", "--strategy",
                 "features", "--input-size", "32", "--weights", "models/junk.pth", "-q"]
         code, so, se = run(args, tmp)
         exp = out / "experiment.json"

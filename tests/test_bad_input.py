@@ -260,7 +260,7 @@ def test_sigterm_during_training_says_what_was_kept(tmp_path):
             Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(folder / f"{i}.png")
     exe = Path(sys.executable).with_name("affectkit")
     out = tmp_path / "run"
-    proc = subprocess.Popen([str(exe), "train", "--data", f"folder:{tmp_path / 'faces'}", "--val-split", "none",
+    proc = subprocess.Popen([str(exe), "train", "faces", "--data", f"folder:{tmp_path / 'faces'}", "--val-split", "none",
                              "--test-split", "train", "--epochs", "1000", "--network-size", "32", "--random-init",
                              "--out", str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -815,7 +815,7 @@ def check_malformed_model_files(case, workspace, models, good_image, faces_folde
             out.mkdir()
             kept = out / "experiment.json"
             kept.write_bytes(SENTINEL)
-            args = ["train", "--out", out, "--data", f"folder:{faces_folder}", "--val-split", "none", "--strategy",
+            args = ["train", "faces", "--out", out, "--data", f"folder:{faces_folder}", "--val-split", "none", "--strategy",
                     "features", "--input-size", "32", "--weights", weights, "-q"]
         result = cli(args)
         errors = error_lines(result)

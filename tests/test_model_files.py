@@ -615,7 +615,7 @@ def test_cli_train_with_bad_imagenet_weights(tmp_path, faces_folder, make, words
     weights = tmp_path / "imagenet.pth"
     make(weights)
     out = tmp_path / "run"
-    r = runner.invoke(app_(), ["train", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
+    r = runner.invoke(app_(), ["train", "faces", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
                                "--weights", str(weights), "--epochs", "1", "-q"])
     assert words in cli_error_line(r, str(weights))
     assert not (out / "experiment.json").exists()
@@ -625,10 +625,10 @@ def test_cli_train_with_bad_safetensors_weights_and_init_from(tmp_path, faces_fo
     weights = tmp_path / "rand.safetensors"
     weights.write_bytes(os.urandom(3000))
     out = tmp_path / "run"
-    r = runner.invoke(app_(), ["train", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
+    r = runner.invoke(app_(), ["train", "faces", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
                                "--weights", str(weights), "--epochs", "1", "-q"])
     cli_error_line(r, str(weights))
-    r = runner.invoke(app_(), ["train", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
+    r = runner.invoke(app_(), ["train", "faces", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
                                "--init-from", str(voice_model), "--epochs", "1", "-q"])
     assert "is a voice model" in cli_error_line(r, str(voice_model))
     assert not out.exists()
@@ -636,7 +636,7 @@ def test_cli_train_with_bad_safetensors_weights_and_init_from(tmp_path, faces_fo
 
 def test_cli_train_unknown_backbone(tmp_path, faces_folder):
     out = tmp_path / "run"
-    r = runner.invoke(app_(), ["train", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
+    r = runner.invoke(app_(), ["train", "faces", "--out", str(out), "--data", f"folder:{faces_folder}", "--val-split", "none",
                                "--backbone", "nope", "-q"])
     assert r.exit_code != 0 and isinstance(r.exception, SystemExit), repr(r.exception)
     lines = [line for line in r.output.splitlines() if line.startswith("error:")]

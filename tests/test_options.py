@@ -189,8 +189,8 @@ def test_finetune_config_refuses_unknown_keys():
 def test_cli_temporal_config_with_an_unknown_key(tmp_path):
     """A mistyped key in a temporal YAML config stops ``affectkit train`` with one line naming it."""
     config = tmp_path / "c.yaml"
-    config.write_text("temporal: gru\ndata: seqcsv:nowhere\nhiden: 8\n")
-    r = runner.invoke(cli.app, ["train", "--config", str(config), "--out", str(tmp_path / "out"), "-q"])
+    config.write_text("model: gru\ndata: seqcsv:nowhere\nhiden: 8\n")
+    r = runner.invoke(cli.app, ["train", "temporal", "--config", str(config), "--out", str(tmp_path / "out"), "-q"])
     assert r.exit_code == 2, r.output
     lines = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "'hiden'" in lines[0] and "'hidden'" in lines[0], r.output

@@ -187,7 +187,7 @@ def test_afew_and_send_layouts_on_real_video(media, tmp_path, cache):
                                             ("gru", 0.85, 1.0), ("transformer_lstm", 0.8, 1.0)])
 def test_cli_trains_and_evaluates_order_rule(tmp_path, model, low, high):
     csv = _order_csv(tmp_path / "d")
-    r = runner.invoke(app, ["train", "--temporal", model, "--data", f"seqcsv:{csv}", "--embedding", "precomputed",
+    r = runner.invoke(app, ["train", "temporal", "--model", model, "--data", f"seqcsv:{csv}", "--embedding", "precomputed",
                             "--out", str(tmp_path / "run"), *FAST])
     assert r.exit_code == 0, r.output
     trained = _report(tmp_path / "run")["pooled"]["accuracy"]
@@ -204,7 +204,7 @@ def test_cli_per_step_valence_needs_memory(tmp_path):
     csv = _accumulate_csv(tmp_path / "d")
     scores = {}
     for model in ("mean", "lstm"):
-        r = runner.invoke(app, ["train", "--temporal", model, "--task", "va", "--data", f"seqcsv:{csv}",
+        r = runner.invoke(app, ["train", "temporal", "--model", model, "--task", "va", "--data", f"seqcsv:{csv}",
                                 "--embedding", "precomputed", "--out", str(tmp_path / model), *FAST])
         assert r.exit_code == 0, r.output
         scores[model] = _report(tmp_path / model)["pooled"]
@@ -217,7 +217,7 @@ def test_cli_per_step_valence_needs_memory(tmp_path):
 @pytest.mark.slow
 def test_cli_c3d_learns_motion_direction(tmp_path):
     csv = _motion_csv(tmp_path / "d")
-    r = runner.invoke(app, ["train", "--temporal", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "crops",
+    r = runner.invoke(app, ["train", "temporal", "--model", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "crops",
                             "--out", str(tmp_path / "run"), "--epochs", "8", "--hidden", "64", "--batch-size", "16",
                             "--lr", "0.003", "-q", "--seeds", "0,1"])
     assert r.exit_code == 0, r.output
@@ -229,7 +229,7 @@ def test_cli_c3d_learns_motion_direction(tmp_path):
 @pytest.mark.slow
 def test_cli_kfold_by_subject(tmp_path):
     csv = _order_csv(tmp_path / "d", n=72, n_test=0)
-    r = runner.invoke(app, ["train", "--temporal", "gru", "--data", f"seqcsv:{csv}", "--embedding", "precomputed",
+    r = runner.invoke(app, ["train", "temporal", "--model", "gru", "--data", f"seqcsv:{csv}", "--embedding", "precomputed",
                             "--protocol", "kfold:3", "--train-split", "all", "--out", str(tmp_path / "run"), *FAST])
     assert r.exit_code == 0, r.output
     rep = _report(tmp_path / "run")
@@ -239,13 +239,13 @@ def test_cli_kfold_by_subject(tmp_path):
 @pytest.mark.slow
 def test_cli_temporal_errors_are_one_line(tmp_path):
     csv = _order_csv(tmp_path / "d", n=12, n_test=4)
-    r = runner.invoke(app, ["train", "--temporal", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "emotion",
+    r = runner.invoke(app, ["train", "temporal", "--model", "c3d", "--data", f"seqcsv:{csv}", "--embedding", "emotion",
                             "--out", str(tmp_path / "run")])
     assert r.exit_code == 2 and "c3d runs on the face crops" in r.output
-    r = runner.invoke(app, ["train", "--temporal", "lstm", "--data", f"seqcsv:{csv}", "--embedding", "emotion",
+    r = runner.invoke(app, ["train", "temporal", "--model", "lstm", "--data", f"seqcsv:{csv}", "--embedding", "emotion",
                             "--out", str(tmp_path / "run")])
     assert r.exit_code == 2 and "holds precomputed embeddings" in r.output
-    r = runner.invoke(app, ["train", "--temporal", "lstm", "--task", "va", "--data", f"seqcsv:{csv}",
+    r = runner.invoke(app, ["train", "temporal", "--model", "lstm", "--task", "va", "--data", f"seqcsv:{csv}",
                             "--embedding", "precomputed", "--out", str(tmp_path / "run")])
     assert r.exit_code == 2 and "needs valence/arousal ratings" in r.output
 
@@ -258,8 +258,8 @@ def test_afew_va_clip_to_video_clip_command(shared, media, tmp_path, cache):
     """Train per-step valence/arousal on the real AFEW-VA clip (emotion-model embeddings),
     then run the model on a real video. The clip's ratings are constant, so this checks
     the plumbing and the outputs' form, not accuracy."""
-    afew_va = f"afew-va:{shared / 'data' / 'afew-va'}"
-    r = runner.invoke(app, ["train", "--temporal", "lstm", "--task", "va", "--data", afew_va, "--train-split", "all",
+    afew_va = f"afew_va_clips:{shared / 'data' / 'afew-va'}"
+    r = runner.invoke(app, ["train", "temporal", "--model", "lstm", "--task", "va", "--data", afew_va, "--train-split", "all",
                             "--test-split", "all", "--embedding", "emotion", "--rate", "5", "--epochs", "2",
                             "--hidden", "16", "--out", str(tmp_path / "run"), "-q"])
     assert r.exit_code == 0, r.output

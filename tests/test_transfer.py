@@ -230,7 +230,7 @@ def test_cascade_records_its_lineage(faces_csv, tmp_path):
 def test_cli_train_evaluate_features(faces_csv, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    res = runner.invoke(app, ["train", "--data", f"csv:{faces_csv}", "--out", str(out), "--strategy", "full",
+    res = runner.invoke(app, ["train", "faces", "--data", f"csv:{faces_csv}", "--out", str(out), "--strategy", "full",
                               "--val-split", "none", "--epochs", "1", "--batch-size", "16", "--network-size", "48",
                               "--max-steps-per-epoch", "2", "--tta", "none", "-q"])
     assert res.exit_code == 0, res.output
@@ -261,11 +261,11 @@ def test_cli_yaml_config_and_errors(faces_csv, tmp_path):
     runner = CliRunner()
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(f"data: csv:{faces_csv}\nstrategy: features\nval_split: null\ninput_size: 64\nhead: linear\n")
-    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "y"), "-q"])
+    res = runner.invoke(app, ["train", "faces", "--config", str(cfg), "--out", str(tmp_path / "y"), "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "y" / "report.json").read_text())["config"]["head"] == "linear"
     cfg.write_text(f"data: csv:{faces_csv}\nlearning_rat: 0.1\n")
-    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "z")])
+    res = runner.invoke(app, ["train", "faces", "--config", str(cfg), "--out", str(tmp_path / "z")])
     assert res.exit_code == 2 and "learning_rat" in res.output
-    res = runner.invoke(app, ["train", "--data", f"csv:{tmp_path / 'missing.csv'}", "--out", str(tmp_path / "m")])
+    res = runner.invoke(app, ["train", "faces", "--data", f"csv:{tmp_path / 'missing.csv'}", "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and "missing.csv" in res.output and "Traceback" not in res.output

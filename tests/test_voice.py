@@ -103,7 +103,7 @@ def test_cli_trains_a_voice_model_and_analyze_uses_it(shared, anger_clip, tmp_pa
         if w.name[:2] in ("03", "08", "09") and per.get(key, 0) < 3:
             per[key] = per.get(key, 0) + 1
             (subset / w.name).symlink_to(w)
-    r = runner.invoke(app, ["train", "--data", f"emodb:{subset.parent}", "--head", "mlp", "--seeds", "0",
+    r = runner.invoke(app, ["train", "voice", "--data", f"emodb:{subset.parent}", "--model", "mlp", "--seeds", "0",
                             "--out", str(tmp_path / "run"), "-q"])
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
@@ -116,5 +116,8 @@ def test_cli_trains_a_voice_model_and_analyze_uses_it(shared, anger_clip, tmp_pa
                             "-o", str(out), "-q"])
     assert r.exit_code == 0, r.output
     assert pd.read_csv(out)["voice_expression"].notna().all()
-    r = runner.invoke(app, ["train", "--data", f"emodb:{tmp_path / 'nope'}", "--out", str(tmp_path / "x")])
+    r = runner.invoke(app, ["train", "voice", "--data", f"emodb:{tmp_path / 'nope'}", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "nope" in r.output
+    # The registry says what the data are; the wrong subcommand is told which one to use.
+    r = runner.invoke(app, ["train", "faces", "--data", f"emodb:{subset.parent}", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "emodb is voice data; train it with 'affectkit train voice'" in r.output

@@ -21,11 +21,11 @@ load_model(path) -> (model, card)
 load_dataset("KIND:PATH", split) -> FaceSet
     Any supported face dataset.
 run_experiment(ExperimentConfig(...)) -> dict
-    Train and evaluate a face transfer-learning experiment (``affectkit train``).
+    Train and evaluate a face transfer-learning experiment (``affectkit train faces``).
 run_temporal_experiment(cfg, train, out_dir, ...) -> dict
-    The same for temporal models on sequences (``affectkit train --temporal``).
+    The same for temporal models on sequences (``affectkit train temporal``).
 run_audio_experiment(audioset, features, model, ...) -> dict
-    The same for voice models (``affectkit train --data emodb:...``).
+    The same for voice models (``affectkit train voice --data emodb:...``).
 evaluate_models(models, faces) -> dict
     Score exported face models on a labelled dataset (``affectkit evaluate``).
 extract_features(faces, backbone, taps) -> dict

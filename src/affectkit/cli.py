@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from affectkit.errors import AffectkitError, printable
+from affectkit.errors import AffectkitError, printable, reject_unknown
 from affectkit.io.media import DEFAULT_MAX_PIXELS
 
 MAX_SIDE = 1024
@@ -341,19 +341,56 @@ def _read_yaml(path: Path) -> dict:
     return d
 
 
-@app.command()
-def train(
-    out: Path = typer.Option(..., "--out", help="Output folder (checkpoints, models, report)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; options given here override it."),
-    data: Optional[str] = typer.Option(None, "--data", help="Training dataset KIND:PATH (fer2013, affectnet_csv, rafdb, ckplus, folder, csv, afew_va)."),
+train_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Train and evaluate a transfer-learning experiment: faces, temporal or voice.")
+app.add_typer(train_app, name="train")
+
+# Options every modality's experiment shares: declared once, used by the three subcommands.
+_OUT = typer.Option(..., "--out", help="Output folder (checkpoints, models, report).")
+_CONFIG = typer.Option(None, "--config", help="YAML file of options; options given here override it.")
+_TEST_DATA = typer.Option(None, "--test-data", help="Another dataset KIND:PATH to test on (cross-dataset).")
+_SEEDS = typer.Option(None, "--seeds", help="Comma-separated seeds; the report gives mean ± std and their ensemble. [default: 0]")
+_QUIET = typer.Option(False, "--quiet", "-q")
+_TRAIN_SPLIT = typer.Option(None, "--train-split", help="Split(s) to train on, joined with + (FER32: train+validation). [default: train]")
+_VAL_SPLIT = typer.Option(None, "--val-split", help="Split to pick the best epoch on; 'none' for none. [default: validation]")
+_TEST_SPLIT = typer.Option(None, "--test-split", help="Split to report on. [default: test]")
+
+
+def _command_line() -> str:
+    return "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+
+
+def _merge(config: Optional[Path], given: dict, modality: str) -> dict:
+    """The YAML config overridden by the options given; the data's modality checked against the subcommand."""
+    d = _read_yaml(config) if config else {}
+    d.update({k: v for k, v in given.items() if v is not None})
+    if not d.get("data"):
+        _fail("--data KIND:PATH is required (or a --config that sets data)")
+    from affectkit.data.registry import dataset_kind
+
+    try:
+        kind, entry, _ = dataset_kind(d["data"])
+    except AffectkitError as exc:
+        _fail(str(exc))
+    if entry.modality != modality:
+        # The registry says what the data are; the subcommand must match it.
+        sub = {"face": "faces", "sequence": "temporal", "voice": "voice"}[entry.modality]
+        _fail(f"{d['data']}: {kind} is {entry.modality} data; train it with 'affectkit train {sub}'")
+    return d
+
+
+@train_app.command("faces")
+def train_faces(
+    out: Path = _OUT,
+    config: Optional[Path] = _CONFIG,
+    data: Optional[str] = typer.Option(None, "--data", help="Face dataset KIND:PATH (fer2013, ferplus, affectnet_csv, rafdb, ckplus, folder, csv, afew_va)."),
     strategy: Optional[Strategy] = typer.Option(None, "--strategy", help="features (frozen backbone + classical head), full, staged (head first, then all layers) or frozen fine-tuning. [default: full]"),
     task: Optional[str] = typer.Option(None, "--task", help="classes, va or multitask. [default: classes]"),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split; voice data: loso]"),
-    train_split: Optional[str] = typer.Option(None, "--train-split", help="Split(s) to train on, joined with + (FER32: train+validation). [default: train]"),
-    val_split: Optional[str] = typer.Option(None, "--val-split", help="Split to pick the best epoch on; 'none' for none. [default: validation]"),
-    test_split: Optional[str] = typer.Option(None, "--test-split", help="Split to report on. [default: test]"),
-    test_data: Optional[str] = typer.Option(None, "--test-data", help="Another dataset KIND:PATH to test on (cross-dataset; voice data: the test corpus of --protocol split)."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds; the report gives mean ± std and their ensemble. [default: 0]"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split]"),
+    train_split: Optional[str] = _TRAIN_SPLIT,
+    val_split: Optional[str] = _VAL_SPLIT,
+    test_split: Optional[str] = _TEST_SPLIT,
+    test_data: Optional[str] = _TEST_DATA,
+    seeds: Optional[str] = _SEEDS,
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone registry name. [default: mobilenet_v2]"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local ImageNet weights file for the backbone."),
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--random-init", help="Start from ImageNet weights, or from random ones (a control). [default: pretrained]"),
@@ -379,148 +416,154 @@ def train(
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
-    temporal: Optional[str] = typer.Option(None, "--temporal", help="Train a temporal model on sequence data (afew, afew_va_clips, send, seqcsv): mean, selection, lstm, gru, transformer_lstm or c3d."),
-    embedding: Optional[str] = typer.Option(None, "--embedding", help="Temporal: per-frame embedding: emotion[:MODEL], backbone:NAME[:TAP], landmarks, mouth, precomputed, crops (c3d). [default: emotion]"),
-    rate: Optional[float] = typer.Option(None, "--rate", help="Temporal: frames sampled per second of video. [default: 2]"),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Temporal: frames sampled per clip instead of a rate (c3d: 16)."),
-    hidden: Optional[int] = typer.Option(None, "--hidden", min=4, help="Temporal: recurrent / Transformer width. [default: 128]"),
-    detector: Optional[Detector] = typer.Option(None, "--detector", help="Temporal: face detector for videos. [default: mtcnn]"),
-    audio_features: Optional[str] = typer.Option(None, "--audio-features", help="Voice data (emodb, ravdess, cremad, iemocap): librosa, egemaps or compare (the last two need affectkit[opensmile], non-commercial). [default: librosa]"),
-    speaker_norm: Optional[bool] = typer.Option(None, "--speaker-norm/--no-speaker-norm", help="Voice: z-score features per speaker. [default: on]"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = _QUIET,
 ) -> None:
-    """Train and evaluate a transfer-learning experiment (mirrors affectkit.training.experiment.run_experiment).
+    """Faces: fine-tune or probe an ImageNet CNN (mirrors affectkit.training.experiment.run_experiment).
 
     The default model's recipe is such an experiment: configs/default_stage1.yaml, then
-    configs/default_stage2.yaml (FER-2013 expressions with DiffusionFER valence/arousal
-    mixed into every batch).
+    configs/default_stage2.yaml and configs/default_stage3.yaml, chained by init_from.
     """
     with _on_interrupt(f"checkpoints so far are in {out}; re-run the same command to resume"):
-        _train_impl(**locals())
+        _train_faces(**locals())
 
 
-def _train_impl(*,
-    out, config, data, strategy, task, protocol, train_split, val_split, test_split, test_data,
-    seeds, backbone, weights, pretrained, head, tap, input_size, optimizer, lr, lr_step_epochs,
-    weight_decay, head_epochs, epochs, batch_size, network_size, face_size, early_stopping,
-    max_train, dedup, pretrain, pretrain_epochs, pretrain_steps, tta,
-    max_steps_per_epoch, init_from, devices, temporal, embedding, rate, frames, hidden,
-    detector, audio_features, speaker_norm, quiet,
-) -> None:
-    d = _read_yaml(config) if config else {}
-    from affectkit.data.registry import dataset_kind
-
-    spec = data or d.get("data") or ""
-    # Dispatch on the registry's entry for the data (its modality), not on how the kind is spelled.
-    try:
-        modality = dataset_kind(spec)[1].modality if spec else None
-    except AffectkitError as exc:
-        _fail(str(exc))
-    if modality == "sequence" and not (temporal or d.get("temporal")):
-        _fail(f"{spec}: sequence data; choose a temporal model with --temporal (mean, lstm, gru, ...)")
-    if modality == "face" and (temporal or d.get("temporal")):
-        _fail(f"{spec}: --temporal needs sequence data, not face data")
-    if modality == "voice":
-        _train_audio(data or d["data"], out, head or d.get("head") or "mlp", audio_features or d.get("audio_features") or "librosa",
-                     speaker_norm if speaker_norm is not None else d.get("speaker_norm", True),
-                     protocol or d.get("protocol") or "loso", _parse_seeds(seeds) if seeds else d.get("seeds") or [0], quiet,
-                     test_data=test_data or d.get("test_data"))
-        return
-    if temporal or d.get("temporal"):
-        given = {"model": temporal, "embedding": embedding, "rate": rate, "count": frames, "hidden": hidden,
-                 "detector": detector.value if detector else None, "data": data, "test_data": test_data,
-                 "task": task, "protocol": protocol, "train_split": train_split, "val_split": val_split,
-                 "test_split": test_split, "seeds": _parse_seeds(seeds) if seeds else None, "epochs": epochs,
-                 "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "face_size": face_size,
-                 "max_steps_per_epoch": max_steps_per_epoch}
-        d["model"] = d.pop("temporal", None)
-        d.update({k: v for k, v in given.items() if v is not None})
-        _train_temporal(d, out, quiet)
-        return
+def _train_faces(*, out, config, seeds, strategy, weights, tta, init_from, pretrain, pretrain_epochs,
+                 pretrain_steps, devices, val_split, dedup, quiet, **options) -> None:
     from affectkit.training.experiment import ExperimentConfig, run_experiment
 
     given = {
-        "data": data, "strategy": strategy.value if strategy else None, "task": task, "protocol": protocol,
-        "train_split": train_split, "test_split": test_split, "test_data": test_data,
-        "seeds": _parse_seeds(seeds) if seeds else None, "backbone": backbone,
-        "weights": str(weights) if weights else None, "head": head, "tap": tap, "input_size": input_size,
-        "optimizer": optimizer, "lr": lr, "lr_step_epochs": lr_step_epochs, "weight_decay": weight_decay,
-        "head_epochs": head_epochs, "epochs": epochs, "batch_size": batch_size, "network_size": network_size,
-        "face_size": face_size, "early_stopping": early_stopping, "max_train": max_train,
-        "max_steps_per_epoch": max_steps_per_epoch, "tta": tta.value if tta else None,
+        **options,
+        "strategy": strategy.value if strategy else None,
+        "seeds": _parse_seeds(seeds) if seeds else None,
+        "weights": str(weights) if weights else None,
+        "tta": tta.value if tta else None,
         "init_from": str(init_from) if init_from else None,
         "pretrain": _parse_pretrain(pretrain, pretrain_epochs, pretrain_steps) if pretrain else None,
-        "pretrained": pretrained,
         "devices": (int(devices) if devices.isdigit() else devices) if devices else None,
     }
-    d.update({k: v for k, v in given.items() if v is not None})
+    d = _merge(config, given, "face")
     if val_split is not None:
         d["val_split"] = None if val_split.lower() in ("none", "") else val_split
     if dedup:
         d["dedup"] = True
     d["out"] = str(out)
-    if not d.get("data"):
-        _fail("--data KIND:PATH is required (or a --config that sets data)")
     try:
         cfg = ExperimentConfig.from_dict(d)
     except (TypeError, ValueError) as exc:
         _fail(f"{config or 'options'}: {exc}")
-    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
-        report = run_experiment(cfg, progress=not quiet, command=command)
-    except AffectkitError as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
-    if not quiet:
-        _print_headline(report["pooled"], out)
-
-
-def _print_headline(rep: dict, out: Path) -> None:
-    parts = [f"{k} {rep[k]:.4f}" for k in ("accuracy", "uar", "macro_f1") if isinstance(rep.get(k), float)]
-    parts += [f"{d} CCC {rep[d]['ccc']:.4f}" for d in ("valence", "arousal") if isinstance(rep.get(d), dict)]
-    typer.echo(", ".join(parts) + f"; report in {out}/report.md")
-
-
-def _train_audio(data: str, out: Path, model: str, features: str, speaker_norm: bool, protocol: str,
-                 seeds: list[int], quiet: bool, test_data: Optional[str] = None) -> None:
-    from affectkit.audio.experiment import run_audio_experiment
-    from affectkit.audio.training import export_audio_model
-    from affectkit.data.registry import load_dataset
-
-    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    try:
-        audio = load_dataset(data, modality="voice")
-        test = load_dataset(test_data, modality="voice") if test_data else None  # --protocol split: train on --data, test on this
-        report = run_audio_experiment(audio, features, model, protocol, seeds, speaker_norm, out, command=command,
-                                      title=f"{model} on {features} features, {data} ({protocol})", test=test)
-        exported = export_audio_model(audio, out / "model.safetensors", features=features, model=model,
-                                      speaker_norm=speaker_norm, seed=seeds[0], command=command) if "mlp" in model else None
+        report = run_experiment(cfg, progress=not quiet, command=_command_line())
     except (AffectkitError, ValueError) as exc:
         _fail(str(exc))
     if not quiet:
         _print_headline(report["pooled"], out)
-        if exported:
-            typer.echo(f"exported {exported} (trained on all of {data}; use it with analyze --audio)")
 
 
-def _train_temporal(options: dict, out: Path, quiet: bool) -> None:
+@train_app.command("temporal")
+def train_temporal(
+    out: Path = _OUT,
+    config: Optional[Path] = _CONFIG,
+    model: Optional[str] = typer.Option(None, "--model", help="mean, selection, lstm, gru, transformer_lstm or c3d. [default: lstm]"),
+    data: Optional[str] = typer.Option(None, "--data", help="Sequence dataset KIND:PATH (afew, afew_va_clips, send, seqcsv)."),
+    task: Optional[str] = typer.Option(None, "--task", help="classes or va. [default: classes]"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="split, kfold:K (by subject) or loso. [default: split]"),
+    train_split: Optional[str] = _TRAIN_SPLIT,
+    val_split: Optional[str] = _VAL_SPLIT,
+    test_split: Optional[str] = _TEST_SPLIT,
+    test_data: Optional[str] = _TEST_DATA,
+    seeds: Optional[str] = _SEEDS,
+    embedding: Optional[str] = typer.Option(None, "--embedding", help="Per-frame embedding: emotion[:MODEL], backbone:NAME[:TAP], landmarks, mouth, precomputed, crops (c3d). [default: emotion]"),
+    rate: Optional[float] = typer.Option(None, "--rate", help="Frames sampled per second of video. [default: 2]"),
+    count: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames sampled per clip instead of a rate (c3d: 16)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=4, help="Recurrent / Transformer width. [default: 128]"),
+    detector: Optional[Detector] = typer.Option(None, "--detector", help="Face detector for videos. [default: mtcnn]"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    face_size: Optional[int] = typer.Option(None, "--face-size", min=16, max=MAX_SIDE, help="Side, pixels, of the sampled face crops. [default: 48]"),
+    max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
+    quiet: bool = _QUIET,
+) -> None:
+    """Temporal: a clip model over per-frame embeddings (mirrors affectkit.temporal.experiment.run_from_options)."""
+    with _on_interrupt(f"checkpoints so far are in {out}; re-run the same command to resume"):
+        _train_temporal(**locals())
+
+
+def _train_temporal(*, out, config, seeds, detector, val_split, quiet, **options) -> None:
     from affectkit.temporal.experiment import run_from_options
 
-    if not options.get("data"):
-        _fail("--data KIND:PATH is required (or a --config that sets data)")
-    if options.get("val_split") and options["val_split"].lower() == "none":
-        options["val_split"] = None
-    options["out"] = str(out)
-    command = "affectkit train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    given = {**options, "seeds": _parse_seeds(seeds) if seeds else None,
+             "detector": detector.value if detector else None, "val_split": val_split}
+    d = _merge(config, given, "sequence")
+    if isinstance(d.get("val_split"), str) and d["val_split"].lower() in ("none", ""):
+        d["val_split"] = None
+    d["out"] = str(out)
     try:
-        report = run_from_options(options, progress=not quiet, command=command)
+        report = run_from_options(d, progress=not quiet, command=_command_line())
     except (AffectkitError, ValueError) as exc:
         _fail(str(exc))
     if not quiet:
         _print_headline(report["pooled"], out)
         for m in report.get("models", []):
             typer.echo(f"exported {m}")
+
+
+VOICE_OPTIONS = ("data", "model", "features", "speaker_norm", "protocol", "test_data", "seeds")
+"""The keys a voice experiment takes (``train voice`` options and its YAML config)."""
+
+
+@train_app.command("voice")
+def train_voice(
+    out: Path = _OUT,
+    config: Optional[Path] = _CONFIG,
+    data: Optional[str] = typer.Option(None, "--data", help="Voice corpus KIND:PATH (emodb, ravdess, cremad, iemocap)."),
+    model: Optional[str] = typer.Option(None, "--model", help="mlp, transfer-mlp (gender pre-training), rf or svm. \\[default: mlp]"),
+    features: Optional[str] = typer.Option(None, "--features", help="librosa, egemaps or compare (the last two need affectkit\\[opensmile], non-commercial). \\[default: librosa]"),
+    speaker_norm: Optional[bool] = typer.Option(None, "--speaker-norm/--no-speaker-norm", help="z-score features per speaker. [default: on]"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="loso, kfold:K (by speaker) or split (train on --data, test on --test-data). [default: loso]"),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="The test corpus KIND:PATH of --protocol split."),
+    seeds: Optional[str] = _SEEDS,
+    quiet: bool = _QUIET,
+) -> None:
+    """Voice: an MLP or forest on speech features, speaker-independent (mirrors affectkit.audio.experiment.run_audio_experiment)."""
+    with _on_interrupt(f"nothing was exported to {out}"):
+        _train_voice(**locals())
+
+
+def _train_voice(*, out, config, data, model, features, speaker_norm, protocol, test_data, seeds, quiet) -> None:
+    from affectkit.audio.experiment import run_audio_experiment
+    from affectkit.audio.training import export_audio_model
+    from affectkit.data.registry import load_dataset
+
+    d = _merge(config, {"data": data, "model": model, "features": features, "speaker_norm": speaker_norm,
+                        "protocol": protocol, "test_data": test_data,
+                        "seeds": _parse_seeds(seeds) if seeds else None}, "voice")
+    try:
+        reject_unknown(d, VOICE_OPTIONS, what="voice option")
+    except AffectkitError as exc:
+        _fail(f"{config or 'options'}: {exc}")
+    model, features = d.get("model", "mlp"), d.get("features", "librosa")
+    protocol, seeds, norm = d.get("protocol", "loso"), d.get("seeds", [0]), d.get("speaker_norm", True)
+    try:
+        audio = load_dataset(d["data"], modality="voice")
+        test = load_dataset(d["test_data"], modality="voice") if d.get("test_data") else None
+        report = run_audio_experiment(audio, features, model, protocol, seeds, norm, out, command=_command_line(),
+                                      title=f"{model} on {features} features, {d['data']} ({protocol})", test=test)
+        exported = export_audio_model(audio, out / "model.safetensors", features=features, model=model,
+                                      speaker_norm=norm, seed=seeds[0], command=_command_line()) if "mlp" in model else None
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    if not quiet:
+        _print_headline(report["pooled"], out)
+        if exported:
+            typer.echo(f"exported {exported} (trained on all of {d['data']}; use it with analyze --audio)")
+
+
+def _print_headline(rep: dict, out: Path) -> None:
+    parts = [f"{k} {rep[k]:.4f}" for k in ("accuracy", "uar", "macro_f1") if isinstance(rep.get(k), float)]
+    parts += [f"{d} CCC {rep[d]['ccc']:.4f}" for d in ("valence", "arousal") if isinstance(rep.get(d), dict)]
+    typer.echo(", ".join(parts) + f"; report in {out}/report.md")
 
 
 @app.command()
@@ -596,7 +639,7 @@ def _evaluate_temporal(models: list[str], data: str, split: str, output: Path, q
 @app.command()
 def clip(
     inputs: List[Path] = typer.Argument(..., help="Videos (or folders of frame images) to run the temporal model on."),
-    model: Path = typer.Option(..., "--model", help="A temporal model (.safetensors) from affectkit train --temporal."),
+    model: Path = typer.Option(..., "--model", help="A temporal model (.safetensors) from affectkit train temporal."),
     output: Path = typer.Option(..., "-o", "--output", help="Clip table, one row per video: .csv, .parquet or .json."),
     steps: Optional[Path] = typer.Option(None, "--steps", help="Also write the per-step table (time_s, face, predictions)."),
     detector: Optional[Detector] = typer.Option(None, "--detector", help="Face detector [default: the model card's]."),

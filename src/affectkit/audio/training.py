@@ -1,6 +1,6 @@
 """The voice model ``affectkit train`` exports (voice corpora load through :func:`affectkit.data.registry.load_dataset`).
 
-``affectkit train --data emodb:PATH`` evaluates a voice model speaker-independently
+``affectkit train voice --data emodb:PATH`` evaluates a voice model speaker-independently
 (:func:`affectkit.audio.experiment.run_audio_experiment`) and then, for the MLPs, fits
 one more on all the data and saves it (:func:`export_audio_model`), so the model that
 the report describes can be used with ``affectkit analyze --audio --audio-model``.

@@ -2,7 +2,7 @@
 
 Each loader returns a :class:`~affectkit.temporal.sequences.SequenceSet` of grey face
 crops (or of precomputed embeddings, for the CSV), and :func:`affectkit.data.registry.load_dataset` picks one
-by a ``KIND:PATH`` spec as ``affectkit train --temporal`` and ``affectkit evaluate``
+by a ``KIND:PATH`` spec as ``affectkit train temporal`` and ``affectkit evaluate``
 take it.
 
 Only AFEW-VA has a real example here (one clip whose labels are constant), so the AFEW

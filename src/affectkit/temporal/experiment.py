@@ -1,6 +1,6 @@
 """Temporal experiments: load sequence data, train over seeds and folds, and report.
 
-The command line's ``affectkit train --temporal MODEL`` is :func:`run_from_options`;
+The command line's ``affectkit train temporal --model MODEL`` is :func:`run_from_options`;
 :func:`run_temporal_experiment` is the same with data already loaded. Protocol, seeds,
 folds, summary and seed ensemble are the experiment runner's
 (:func:`affectkit.evaluation.runner.run`).

@@ -2,7 +2,7 @@
 
 The model's card says how it was trained (frame sampling, crop size, embedding), and
 the videos are read the same way (:func:`~affectkit.temporal.video.read_clip_faces`),
-so a model trained with ``affectkit train --temporal`` runs unchanged on new footage.
+so a model trained with ``affectkit train temporal`` runs unchanged on new footage.
 """
 
 from __future__ import annotations

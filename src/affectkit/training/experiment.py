@@ -5,7 +5,7 @@ full / staged / frozen fine-tuning, optionally after a cascade of pre-training
 stages), evaluates it under one protocol (official split, cross-dataset, k-fold by
 subject, leave-one-subject-out), repeats it over seeds, and reports every seed, the
 mean ± std over seeds and the ensemble of the seeds (mean of their probabilities).
-``affectkit train`` runs exactly this function. Protocol, seeds, folds, summary and
+``affectkit train faces`` runs exactly this function. Protocol, seeds, folds, summary and
 ensemble are the experiment runner's (:func:`affectkit.evaluation.runner.run`); this
 module supplies the data, the training and the scoring of faces.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from affectkit.data.faceset import FaceSet
+from affectkit.errors import reject_unknown
 from affectkit.evaluation.evaluate import score_faces
 from affectkit.evaluation.protocols import parse_protocol
 from affectkit.evaluation.report import write_report
@@ -77,9 +78,17 @@ class MixConfig:
     per_batch: int = 16
 
 
+def _entry(cls, value, what: str):
+    """A ``pretrain``/``mix`` entry from a dict, refusing unknown keys in one line."""
+    if not isinstance(value, dict):
+        return value
+    reject_unknown(value, [f.name for f in fields(cls)], what=f"{what} option")
+    return cls(**value)
+
+
 @dataclass
 class ExperimentConfig:
-    """Everything that defines an experiment; ``affectkit train`` options map 1:1.
+    """Everything that defines an experiment; ``affectkit train faces`` options map 1:1.
 
     Attributes
     ----------
@@ -147,8 +156,8 @@ class ExperimentConfig:
         self.protocol = str(parse_protocol(self.protocol))  # ProtocolError (a ValueError), one line
         if isinstance(self.train, dict):
             self.train = FinetuneConfig.from_dict(self.train)
-        self.pretrain = [StageConfig(**s) if isinstance(s, dict) else s for s in self.pretrain]
-        self.mix = [MixConfig(**m) if isinstance(m, dict) else m for m in self.mix]
+        self.pretrain = [_entry(StageConfig, s, "pretrain") for s in self.pretrain]
+        self.mix = [_entry(MixConfig, m, "mix") for m in self.mix]
         if self.mix and (self.strategy == "features" or self.protocol != "split" or self.max_train):
             raise ValueError("mix works with fine-tuning under the split protocol, without max_train")
 
