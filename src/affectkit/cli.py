@@ -738,15 +738,144 @@ def _export_impl(*, model, output, opset, check_images, quiet) -> None:
                    f"{result.worst:.2g} (max abs difference; on {result.check_inputs})")
 
 
+@app.command()
+def live(
+    source: str = typer.Argument("0", help="Camera index, device path (/dev/video0), stream URL, or a video file played at its own frame rate."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table as it goes (.csv, .parquet or .json); finalised atomically, also on Ctrl-C."),
+    annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write the annotated stream (.mp4)."),
+    show: bool = typer.Option(False, "--show", help="Show the annotated stream in a window (needs the gui extra)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many analysed frames."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
+    detector: Detector = typer.Option(Detector.mtcnn, "--detector", help="Face detector."),
+    model: str = typer.Option("default", "--model", help="Bundled model name, .onnx file, or .safetensors path."),
+    tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: flip, multi, none."),
+    min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
+    detect_every: int = typer.Option(1, "--detect-every", min=1, help="Run the face detector on every K-th analysed frame."),
+    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0 = one per core)."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Follow each face across frames (track_id)."),
+    max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),
+    smooth: float = typer.Option(0.0, "--smooth", min=0, help="Add causal *_smooth columns with this time constant, seconds (0 = off)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-second status line or summary."),
+) -> None:
+    """Analyse a camera, stream or file in real time: frames the analysis cannot keep up with are dropped, never queued.
+
+    Ctrl-C ends the run cleanly: the table holds every analysed frame up to the last one.
+    """
+    _live_impl(source=source, output=output, annotate=annotate, show=show, max_frames=max_frames, duration=duration,
+               detector=detector, model=model, tta=tta, min_face_size=min_face_size, detect_every=detect_every,
+               threads=threads, track=track, max_gap=max_gap, smooth=smooth, quiet=quiet)
+
+
+def _live_impl(*, source, output, annotate, show, max_frames, duration, detector, model, tta, min_face_size,
+               detect_every, threads, track, max_gap, smooth, quiet) -> None:
+    import time
+
+    from affectkit.io.write import (VIDEO_OUTPUT_SUFFIXES, StagedOutputs, TableWriter, check_output_path,
+                                    check_table_path, remove_stale_temps)
+    from affectkit.live import AnnotatedStream, Grabber, LiveStats, gui_available, live as run_live, source_kind
+    from affectkit.pipeline import AnalyzeOptions
+    from affectkit.table import make_table, table_columns
+
+    if smooth and not track:
+        _fail("--smooth works per track; drop --no-track")
+    if show and not gui_available():
+        _fail("--show needs an OpenCV build with a GUI, which is not installed: pip install 'affectkit[gui]'")
+    try:
+        options = AnalyzeOptions(detector=detector.value, model=model, tta=tta.value, min_face_size=min_face_size,
+                                 detect_every=detect_every, threads=threads, track=track, max_gap=max_gap,
+                                 smooth=smooth)
+        kind = source_kind(source)
+        outputs = []
+        if output is not None:
+            outputs.append(check_table_path(output))
+        if annotate is not None:
+            outputs.append(check_output_path(annotate, VIDEO_OUTPUT_SUFFIXES, "annotated video"))
+        for folder in {p.parent for p in outputs}:
+            remove_stale_temps(folder)
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    stats = LiveStats()
+    columns = table_columns(smooth=smooth > 0, audio=False)
+    stopped = ""
+    rate = (Grabber(source).fps if kind == "file" else None) or 30.0
+    try:
+        with StagedOutputs(outputs) as staged:
+            writer = TableWriter(output, staged=staged).__enter__() if output is not None else None
+            stream = AnnotatedStream(staged.temp(annotate), rate) if annotate is not None else None
+            pending: list[dict] = []
+            last_status = time.perf_counter()
+            try:
+                for r in run_live(source, options, max_frames=max_frames, max_seconds=duration):
+                    stats.add(r)
+                    pending += r.rows
+                    if writer is not None and len(pending) >= 64:
+                        writer.write(make_table(pending, columns))
+                        pending = []
+                    if stream is not None:
+                        stream.write(r)
+                    if show:
+                        _show_frame(r)
+                    if not quiet and time.perf_counter() - last_status >= 1.0:
+                        last_status = time.perf_counter()
+                        typer.echo(printable(stats.summary()), err=True)
+            except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: end cleanly with what was analysed
+                stopped = f"stopped ({getattr(exc, 'args', [''])[0] or 'SIGINT'})"
+            if writer is not None and pending:
+                writer.write(make_table(pending, columns))
+            if stream is not None:
+                stream.close()
+            if writer is not None:
+                if writer.rows:
+                    writer.commit()
+                writer.__exit__(None, None, None)
+            if outputs and (writer is None or writer.rows):
+                staged.commit()
+    except AffectkitError as exc:
+        _fail(str(exc), 1)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        if show:
+            import cv2
+
+            cv2.destroyAllWindows()
+    if not quiet:
+        typer.echo(printable((f"{stopped}: " if stopped else "") + stats.summary()
+                             + (f": {output}" if output is not None and stats.analysed else "")))
+
+
+def _show_frame(r) -> None:
+    """Draw one live result in the ``affectkit live`` window."""
+    import cv2
+
+    from affectkit.table import make_table
+    from affectkit.viz import _draw
+
+    img = _draw(r.frame.image, make_table(r.rows))
+    cv2.imshow("affectkit live", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+        raise KeyboardInterrupt("window closed")
+
+
 def main() -> None:
     """Entry point of the ``affectkit`` script.
 
     SIGTERM is handled as SIGINT is: the command stops, says in one line what was
-    kept, and exits with 128 + the signal number.
+    kept, and exits with 128 + the signal number. A command that needs an optional
+    extra that is not installed (``train``: torch...) says so in one line.
     """
+    from affectkit.errors import missing_extra
+
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
-    app(prog_name="affectkit")
+    try:
+        app(prog_name="affectkit")
+    except ImportError as exc:
+        err = missing_extra(exc, f"affectkit {sys.argv[1]}" if len(sys.argv) > 1 else "")
+        if err is None:
+            raise
+        _echo_err(f"error: {err}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -253,3 +253,20 @@ def has_module(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+EXTRA_OF_MODULE = {
+    "torch": "train", "torchvision": "train", "timm": "train", "lightning": "train", "torchmetrics": "train",
+    "facenet_pytorch": "train", "onnx": "train", "sklearn": "train", "silero_vad": "train",
+    "fastapi": "web", "uvicorn": "web", "ray": "scale", "opensmile": "opensmile",
+}
+"""Optional modules -> the affectkit extra that installs them."""
+
+
+def missing_extra(exc: ImportError, what: str = "") -> MissingExtraError | None:
+    """The :class:`MissingExtraError` for an ``ImportError`` of a module of an extra, else None."""
+    if isinstance(exc, MissingExtraError):
+        return exc
+    top = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    return MissingExtraError(top, extra, what) if extra else None
