@@ -1,14 +1,15 @@
 import numpy as np
 import pytest
 
+from affectkit.evaluation.metrics import regression_report
 from affectkit.evaluation.protocols import (
-    cross_validate,
     ensemble,
     format_mean_std,
     leave_one_subject_out,
     subject_kfold,
     summarize_seeds,
 )
+from affectkit.evaluation.runner import Prediction, classification_scorer, run
 
 
 def _data(seed=0, n_subjects=12, per_subject=15, n_classes=3):
@@ -67,39 +68,47 @@ def test_leave_one_subject_out():
         leave_one_subject_out(np.zeros(5))
 
 
-def test_cross_validate_pools_folds():
+def _runner_fit_predict(x, labels, va=None):
+    """The nearest-centroid model as the experiment runner's fit_predict."""
+    fit = _nearest_centroid(x, labels, va)
+
+    def fit_predict(tr, te, seed, fold):
+        out = fit(tr, te)
+        return Prediction(proba=out["proba"], va=out.get("va"), y_true=labels[te])
+
+    return fit_predict
+
+
+def _score(labels, va=None):
+    classes = classification_scorer(3)
+
+    def score(p):
+        report = classes(p)
+        if va is not None and p.va is not None:
+            report.update(regression_report(p.va, va[p.index]))
+        return report
+
+    return score
+
+
+def test_runner_pools_subject_folds():
     x, labels, groups, va = _data()
-    folds = subject_kfold(groups, 4)
-    res = cross_validate(_nearest_centroid(x, labels, va), labels, groups, folds, va=va)
-    pooled, oof = res["pooled"], res["oof"]
-    assert np.array_equal(np.sort(oof["index"]), np.arange(len(labels)))
+    rep = run("kfold:4", [0], _runner_fit_predict(x, labels, va), _score(labels, va), groups=groups).to_dict()
+    pooled, seed = rep["pooled"], rep["seeds"][0]
     assert pooled["n"] == len(labels) and np.sum(pooled["confusion"]) == len(labels)
-    assert pooled["accuracy"] == pytest.approx((oof["pred"] == labels[oof["index"]]).mean())
     assert pooled["accuracy"] > 0.9
     assert pooled["valence"]["ccc"] > 0.8 and pooled["arousal"]["ccc"] > 0.8
-    assert len(res["folds"]) == 4 and sum(f["n"] for f in res["folds"]) == len(labels)
-    assert res["summary"]["accuracy"]["n"] == 4
-    assert res["summary"]["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in res["folds"]]))
+    # The seed's per-fold summary: 4 folds that together hold every item once.
+    assert seed["folds"]["n"]["n"] == 4 and sum(seed["folds"]["n"]["values"]) == len(labels)
 
 
-def test_cross_validate_chance_on_shuffled_labels():
+def test_runner_is_at_chance_on_shuffled_labels():
     x, labels, groups, _ = _data()
     shuffled = np.random.default_rng(1).permutation(labels)
-    res = cross_validate(_nearest_centroid(x, shuffled), shuffled, groups, leave_one_subject_out(groups))
-    assert abs(res["pooled"]["accuracy"] - 1 / 3) < 0.15
-    assert "valence" not in res["pooled"]
+    rep = run("loso", [0], _runner_fit_predict(x, shuffled), _score(shuffled), groups=groups).to_dict()
+    assert abs(rep["pooled"]["accuracy"] - 1 / 3) < 0.15
+    assert "valence" not in rep["pooled"]
 
-
-def test_cross_validate_rejects_leaks_and_bad_output():
-    x, labels, groups, _ = _data()
-    leaky = [(np.arange(0, 100), np.arange(90, 180))]
-    with pytest.raises(ValueError, match="both train and test"):
-        cross_validate(_nearest_centroid(x, labels), labels, groups, leaky)
-    fold = leave_one_subject_out(groups)[:1]
-    with pytest.raises(ValueError, match="rows"):
-        cross_validate(lambda tr, te: {"pred": np.zeros(len(te) + 1, int)}, labels, groups, fold)
-    with pytest.raises(ValueError, match="none of"):
-        cross_validate(lambda tr, te: {}, labels, groups, fold)
 
 
 def test_summarize_seeds_matches_numpy():

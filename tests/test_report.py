@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from affectkit.evaluation.metrics import classification_report, regression_report
-from affectkit.evaluation.protocols import cross_validate
+from affectkit.evaluation.runner import Prediction, classification_scorer, run
 from affectkit.evaluation.report import plot_confusion, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,12 +44,12 @@ def test_write_report_regression_only_has_no_png(tmp_path):
 def test_write_report_cross_validation_result(tmp_path):
     labels = np.array([0, 1] * 10)
     groups = np.repeat(np.arange(5), 4)
-    folds = [(np.flatnonzero(groups != g), np.flatnonzero(groups == g)) for g in range(5)]
-    res = cross_validate(lambda tr, te: {"pred": labels[te]}, labels, groups, folds)
-    paths = write_report(res, tmp_path)
-    assert json.loads(paths["json"].read_text())["oof"]["index"] == list(range(20))
+    rep = run("loso", [0, 1], lambda tr, te, seed, fold: Prediction(pred=labels[te], y_true=labels[te]),
+              classification_scorer(2), groups=groups).to_dict()
+    paths = write_report(rep, tmp_path)
+    assert json.loads(paths["json"].read_text())["pooled"]["n"] == 20
     md = paths["md"].read_text()
-    assert "## Mean ± std over runs" in md and "| accuracy | 1.0000 |" in md
+    assert "| accuracy | 1.0000 |" in md
     assert "| 0 | 1.0000 | 10 |" in md  # class ids as names without class_names
 
 

@@ -1,5 +1,5 @@
-"""Evaluation protocols: the protocol string, subject-independent splits,
-cross-validation with pooled predictions, and summaries over training seeds.
+"""Evaluation protocols: the protocol string, subject-independent splits$
+(the runner pools their predictions), and summaries over training seeds.
 
 A protocol is written as one string, parsed once by :func:`parse_protocol` into a
 :class:`Protocol`, whose :meth:`Protocol.folds` gives the ``(train_idx, test_idx)``
@@ -24,12 +24,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from affectkit.errors import ProtocolError
-from affectkit.evaluation.metrics import classification_report, regression_report
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -237,106 +236,6 @@ def leave_one_subject_out(groups: Sequence | np.ndarray) -> list[Fold]:
     splits = LeaveOneGroupOut().split(np.zeros((len(groups), 1)), groups=groups)
     return [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in splits]
 
-
-def _fold_report(out: dict, y: np.ndarray | None, v: np.ndarray | None, n_classes: int | None, class_names) -> dict:
-    """Classification and/or regression report of one set of predictions."""
-    report: dict = {}
-    if y is not None and ("pred" in out or "proba" in out):
-        report.update(classification_report(y, out["pred"], n_classes, class_names=class_names))
-    if v is not None and "va" in out:
-        report.update(regression_report(out["va"], v))
-    return report
-
-
-def cross_validate(
-    fit_predict: Callable[[np.ndarray, np.ndarray], dict],
-    labels: Sequence | np.ndarray | None,
-    groups: Sequence | np.ndarray | None,
-    folds: Sequence[Fold],
-    *,
-    va: np.ndarray | None = None,
-    n_classes: int | None = None,
-    class_names: Sequence[str] | None = None,
-) -> dict:
-    """Run every fold, pool the out-of-fold predictions and score folds and pool.
-
-    Parameters
-    ----------
-    fit_predict : callable
-        ``fit_predict(train_idx, test_idx) -> dict`` trains on ``train_idx`` and returns
-        predictions for ``test_idx`` (in that order): ``"pred"`` (``(n_test,)`` int class
-        ids) and/or ``"proba"`` (``(n_test, C)`` float; its argmax is the prediction when
-        ``"pred"`` is absent) and/or ``"va"`` (``(n_test, 2)`` float valence/arousal in
-        [-1, 1]).
-    labels : array-like or None
-        ``(N,)`` int class ids, or None for a valence/arousal-only evaluation.
-    groups : array-like or None
-        ``(N,)`` subject ids; when given, each fold is checked for subject leakage.
-    folds : sequence of (np.ndarray, np.ndarray)
-        ``(train_idx, test_idx)`` pairs, e.g. from :func:`subject_kfold`. One pair
-        ``(idx_A, idx_B)`` is a hold-out / cross-dataset evaluation.
-    va : np.ndarray, optional
-        ``(N, 2)`` float valence/arousal targets.
-    n_classes : int, optional
-        Number of classes; default ``len(class_names)``, else the width of ``"proba"``,
-        else ``max(label, prediction) + 1``.
-    class_names : sequence of str, optional
-        Class names, copied into the classification reports.
-
-    Returns
-    -------
-    dict
-        ``"folds"``: list of per-fold reports; ``"pooled"``: the report of all
-        out-of-fold predictions together (each test index once per fold it is in);
-        ``"summary"``: :func:`summarize_seeds` over the fold reports (mean ± std over
-        folds); ``"oof"``: the pooled arrays ``"index"`` and whichever of ``"pred"``,
-        ``"proba"``, ``"va"`` were returned. Reports are those of
-        :func:`~affectkit.evaluation.metrics.classification_report` and/or
-        :func:`~affectkit.evaluation.metrics.regression_report`, merged.
-
-    Raises
-    ------
-    ValueError
-        If there are no folds, a fold puts a subject on both sides, or ``fit_predict``
-        returns nothing usable or arrays of the wrong length.
-    """
-    if not folds:
-        raise ValueError("cross_validate needs at least one fold")
-    y = None if labels is None else np.asarray(labels)
-    v = None if va is None else np.asarray(va, dtype=np.float64)
-    g = None if groups is None else np.asarray(groups)
-    if n_classes is None and class_names is not None:
-        n_classes = len(class_names)
-    outs, index = [], []
-    for i, (tr, te) in enumerate(folds):
-        tr, te = np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)
-        if g is not None and (shared := set(g[tr].tolist()) & set(g[te].tolist())):
-            raise ValueError(f"fold {i}: subjects {sorted(shared)[:5]} are in both train and test")
-        out = {key: np.asarray(val) for key, val in fit_predict(tr, te).items() if key in ("pred", "proba", "va")}
-        if not out:
-            raise ValueError(f"fold {i}: fit_predict returned none of 'pred', 'proba', 'va'")
-        for key, val in out.items():
-            if len(val) != len(te):
-                raise ValueError(f"fold {i}: {key!r} has {len(val)} rows for {len(te)} test samples")
-        if "pred" not in out and "proba" in out:
-            out["pred"] = out["proba"].argmax(1)
-        outs.append(out)
-        index.append(te)
-    oof = {"index": np.concatenate(index)}
-    for key in ("pred", "proba", "va"):
-        if all(key in o for o in outs):
-            oof[key] = np.concatenate([o[key] for o in outs])
-    if n_classes is None and y is not None:
-        n_classes = oof["proba"].shape[1] if "proba" in oof else int(max(y.max(), oof.get("pred", y).max())) + 1
-    fold_reports = [
-        _fold_report(o, None if y is None else y[te], None if v is None else v[te], n_classes, class_names)
-        for o, te in zip(outs, index)
-    ]
-    idx = oof["index"]
-    pooled = _fold_report(oof, None if y is None else y[idx], None if v is None else v[idx], n_classes, class_names)
-    if not pooled:
-        raise ValueError("cross_validate: no predictions matched the given labels / va targets")
-    return {"folds": fold_reports, "pooled": pooled, "summary": summarize_seeds(fold_reports), "oof": oof}
 
 
 def _flatten(report: dict, prefix: str = "") -> dict[str, float]:

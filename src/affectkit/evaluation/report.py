@@ -131,7 +131,7 @@ def write_report(
     report : dict
         A :func:`~affectkit.evaluation.metrics.classification_report` and/or
         :func:`~affectkit.evaluation.metrics.regression_report` dict, or a
-        :func:`~affectkit.evaluation.protocols.cross_validate` result (its ``"pooled"``
+        :class:`~affectkit.evaluation.runner.Report` dict (its ``"pooled"``
         report is the headline and its ``"summary"`` gets a mean ± std table). An
         optional ``"command"`` (str or list of str) is shown in the Markdown.
     out_dir : str or Path
