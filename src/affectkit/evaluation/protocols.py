@@ -1,4 +1,4 @@
-"""Evaluation protocols: the protocol string, subject-independent splits$
+"""Evaluation protocols: the protocol string, subject-independent splits
 (the runner pools their predictions), and summaries over training seeds.
 
 A protocol is written as one string, parsed once by :func:`parse_protocol` into a
