@@ -90,14 +90,3 @@ def test_benchmark_child_reports_its_work_peak(bench, media, tmp_path, control):
     assert out.stat().st_size > 0
     assert 50 < r["peak_rss_mib"] <= r["lifetime_peak_rss_mib"]
     assert r["command"].startswith("affectkit analyze") and ("batch padding off" in r["command"]) == control
-
-
-def test_control_turns_the_padding_off(bench, monkeypatch):
-    """The control run's hook leaves the R-/O-net forward unwrapped, so their batches keep their raw sizes."""
-    import affectkit.faces.detect as detect
-
-    monkeypatch.setattr(detect, "_PaddedForward", detect._PaddedForward)  # restored after the test
-    forward = lambda x: (x,)  # noqa: E731
-    assert isinstance(detect._PaddedForward(forward), detect._PaddedForward)
-    exec(bench._CONTROL)
-    assert detect._PaddedForward(forward) is forward
