@@ -147,3 +147,46 @@ def test_numpy_vad_matches_the_torch_network(shared):
     ours = vad.speech_probability(wave)
     assert ours.shape == ref.shape and np.abs(ours - ref).max() < 1e-4
     assert (ref >= vad.SPEECH_THRESHOLD).mean() > 0.3  # speech is found: the comparison is not of zeros
+
+
+def test_detect_every_runs_the_detector_on_every_kth_frame_and_follows_faces(tmp_path):
+    from affectkit.errors import OptionError
+    from affectkit.pipeline import Analyzer
+
+    video = write_face_video(tmp_path / "v.mp4", n_frames=20, fps=10)
+    full = Analyzer(threads=1, batch_frames=8)
+    sparse = Analyzer(threads=1, detect_every=3, batch_frames=8)
+    seen = []
+    real = sparse.detector.detect_batch
+    sparse.detector.detect_batch = lambda frames: seen.append(len(frames)) or real(frames)
+    a = full.run_source(video)
+    b = sparse.run_source(video)
+    assert sum(seen) == 7  # frames 0, 3, ..., 18 of 20, across chunks of 8
+    assert len(a) == len(b) == 20
+    boxes = np.array([[r["x"], r["y"], r["width"], r["height"]] for r in b], float)
+    detected = [0, 3, 6, 9, 12, 15, 18]
+    for i in range(20):  # in between, the box of the last detection is held
+        assert np.allclose(boxes[i], boxes[max(d for d in detected if d <= i)])
+    assert not np.allclose(boxes[0], boxes[18])  # the face drifts: detections do move it
+    # the held faces are still recognised in their own frame: not copies of the detected frame's output
+    assert b[1]["happiness"] != b[0]["happiness"]
+    with pytest.raises(OptionError, match="detect_every"):
+        Analyzer(detect_every=0)
+    with pytest.raises(OptionError, match="threads"):
+        Analyzer(threads=-1)
+
+
+def test_haar_detects_on_a_shrunk_frame_and_maps_boxes_back(media):
+    from affectkit.faces.detect import CASCADE_WINDOW, HaarDetector
+    from affectkit.io.media import read_image
+
+    image = read_image(media / "single_face.jpg")
+    for size in (40, 80):
+        det = HaarDetector(min_face_size=size)
+        assert det.scale == pytest.approx(min(1.0, CASCADE_WINDOW / size))
+        (faces,) = det.detect_batch([image])
+        assert faces, size
+        big = max(faces, key=lambda f: f.box[2])
+        x, y, w, h = big.box
+        # in frame pixels: inside the frame, and about as large as the face (MTCNN: ~190 px wide here)
+        assert 0 <= x and x + w <= image.shape[1] and y + h <= image.shape[0] and 120 < w < 400
