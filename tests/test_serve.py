@@ -238,3 +238,18 @@ def test_live_socket_answers_faces_and_survives_bad_frames(served):
         ws.send_bytes(jpeg_bytes(np.full((240, 320, 3), 90, np.uint8)))
         empty = json.loads(ws.receive_text())
         assert empty["faces"] == [] and empty["frame"] == 1
+
+
+def test_fields_after_the_file_part_are_read(served):
+    """Browsers put the file first when the form lists it first; the options after it still count."""
+    client, root = served
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + png_bytes(draw_face()) + (
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"every\"\r\n\r\n0\r\n--{boundary}--\r\n").encode()
+    r = client.post("/api/analyze", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 422 and "every" in r.json()["detail"]  # the field after the file was parsed
+    r = client.post("/api/analyze", content=body.replace(b"\r\n\r\n0\r\n", b"\r\n\r\n1\r\n"),
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 200 and r.json()["table"][0]["source"] == "f.png"
+    assert requests_left(root) == []

@@ -343,7 +343,8 @@ def plot_expression_correlation(df: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_video_va(df: pd.DataFrame, source: str | Path, path: str | Path, thumbnails: int = 8) -> Path:
+def plot_video_va(df: pd.DataFrame, source: str | Path, path: str | Path, thumbnails: int = 8,
+                  title: str | None = None) -> Path:
     """Valence and arousal over a video under a strip of its frames (as in Jin et al. 2019).
 
     A row of ``thumbnails`` frames evenly spaced in time, with the face boxes drawn,
@@ -361,6 +362,8 @@ def plot_video_va(df: pd.DataFrame, source: str | Path, path: str | Path, thumbn
         ``.png``, ``.pdf`` or ``.svg``; written atomically.
     thumbnails : int
         Frames shown, >= 1.
+    title : str, optional
+        The name shown for the video; default: ``source``'s file name.
 
     Returns
     -------
@@ -420,5 +423,5 @@ def plot_video_va(df: pd.DataFrame, source: str | Path, path: str | Path, thumbn
     ax.set_xlabel("time (s)")
     ax.set_ylabel("valence, arousal [-1, 1]")
     ax.legend(loc="upper right", ncols=2, frameon=False)
-    fig.suptitle(f"{source.name}: valence and arousal over the video (mean of the faces in each frame)")
+    fig.suptitle(f"{title or source.name}: valence and arousal over the video (mean of the faces in each frame)")
     return _save(fig, path)

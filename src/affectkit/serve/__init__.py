@@ -2,19 +2,20 @@
 
 :func:`create_app` builds the FastAPI application (see :mod:`affectkit.serve.app` for
 the API). It needs the optional ``web`` extra (``pip install 'affectkit[web]'``:
-FastAPI, uvicorn, python-multipart); importing this package does not import them.
+FastAPI, uvicorn, python-multipart, websockets); importing this package does not import them.
 """
 
 from __future__ import annotations
 
-WEB_EXTRA_HINT = "affectkit serve needs the web extra: pip install 'affectkit[web]' (fastapi, uvicorn, python-multipart)"
+WEB_EXTRA_HINT = ("affectkit serve needs the web extra: pip install 'affectkit[web]' "
+                  "(fastapi, uvicorn, python-multipart, websockets)")
 
 
 def missing_web_extra() -> str | None:
     """The one-line hint when a package of the ``web`` extra is missing, else None."""
     import importlib.util
 
-    for name in ("fastapi", "uvicorn", "python_multipart"):
+    for name in ("fastapi", "uvicorn", "python_multipart", "websockets"):
         if importlib.util.find_spec(name) is None:
             return f"{WEB_EXTRA_HINT}; {name} is not installed"
     return None

@@ -117,8 +117,9 @@ async def receive_upload(request, folder: Path, max_bytes: int) -> Upload:
     if ctype != b"multipart/form-data" or not boundary:
         raise UploadRefused(400, "send the media as multipart/form-data with a 'file' field")
     raw = folder / "media.upload"
+    # "filename" is the current part's; "upload_name" the file part's, kept for after the parts
     state = {"headers": {}, "field": b"", "value": b"", "name": None, "filename": None, "out": None,
-             "files": 0, "size": 0, "too_long": None}
+             "files": 0, "size": 0, "too_long": None, "upload_name": None}
     fields: dict[str, str] = {}
     out_file = open(raw, "wb")
 
@@ -142,22 +143,23 @@ async def receive_upload(request, folder: Path, max_bytes: int) -> Upload:
         state["name"] = name
         if filename is not None:
             state["files"] += 1
+            state["filename"] = filename.decode("utf-8", "surrogateescape")
             if name == "file" and state["files"] == 1:
-                state["filename"] = filename.decode("utf-8", "surrogateescape")
+                state["upload_name"] = state["filename"]
                 state["out"] = out_file
 
     def on_part_data(data, start, end):
         if state["out"] is not None:
             state["out"].write(data[start:end])
             state["size"] += end - start
-        elif state["name"] is not None and not state["filename"]:
+        elif state["name"] is not None and state["filename"] is None:
             state["buf"] += data[start:end]
             if len(state["buf"]) > MAX_FIELD_BYTES:
                 state["too_long"] = state["name"]
                 state["buf"] = b""
 
     def on_part_end():
-        if state["out"] is None and state["name"]:
+        if state["out"] is None and state["name"] and state["filename"] is None:
             fields[state["name"]] = state["buf"].decode("utf-8", "replace")
         state["out"] = None
 
@@ -182,11 +184,11 @@ async def receive_upload(request, folder: Path, max_bytes: int) -> Upload:
         out_file.close()
     if state["too_long"]:
         raise UploadRefused(400, f"form field {printable(state['too_long'])[:40]!r} is longer than {MAX_FIELD_BYTES} bytes")
-    if state["files"] == 0 or state["filename"] is None:
+    if state["upload_name"] is None:
         raise UploadRefused(400, "no file: send the media in a form field named 'file'")
     if state["files"] > 1:
         raise UploadRefused(400, "one file per request")
-    display = display_name(state["filename"])
+    display = display_name(state["upload_name"])
     size = raw.stat().st_size
     if size == 0:
         raise UploadRefused(422, f"{display}: empty file (0 bytes)")

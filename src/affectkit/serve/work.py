@@ -178,7 +178,7 @@ def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path) -> dic
             files["correlation"] = "correlation.png"
     stored = df.assign(source=df.attrs.get("stored_source", str(media)))
     if kind == "video" and not faces.empty:
-        viz.plot_video_va(stored, media, folder / "video_va.png")
+        viz.plot_video_va(stored, media, folder / "video_va.png", title=str(df["source"].iloc[0]))
         files["video_va"] = "video_va.png"
     annotated = folder / ("annotated.mp4" if kind == "video" else "annotated.jpg")
     viz.annotate(stored, media, annotated)

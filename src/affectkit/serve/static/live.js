@@ -25,7 +25,12 @@ async function start() {
   socket = new WebSocket(`${proto}://${location.host}/api/live?detector=${$("detector").value}`);
   socket.onopen = () => { running = true; status("running"); send(); };
   socket.onmessage = (e) => { receive(JSON.parse(e.data)); if (running) send(); };
-  socket.onclose = (e) => { running = false; if (e.code === 1013) status(e.reason || "server busy", true); };
+  socket.onclose = (e) => {
+    const wasRunning = running;
+    running = false;
+    if (e.code === 1013) status(e.reason || "server busy", true);
+    else if (wasRunning || e.code === 1006) status(`the connection closed (code ${e.code})`, true);
+  };
   $("start").disabled = true; $("stop").disabled = false; $("save").disabled = false;
 }
 
