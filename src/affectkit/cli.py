@@ -150,28 +150,6 @@ def analyze(
         raise typer.Exit(1)
 
 
-@app.command()
-def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; the default is this machine only (0.0.0.0 opens it to the network)."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port."),
-    max_upload_mb: float = typer.Option(500, "--max-upload-mb", min=0.001, help="Largest upload, MB; larger ones are refused (413) before they are stored."),
-    max_concurrent: int = typer.Option(1, "--max-concurrent", min=1, max=64, help="Analyses that run at once."),
-    queue: int = typer.Option(4, "--queue", min=0, max=1000, help="Analyses that may wait; one more is refused (503)."),
-) -> None:
-    """Serve the upload page, the live camera page and the HTTP API (OpenAPI at /docs); needs the web extra."""
-    from affectkit.serve import missing_web_extra
-
-    hint = missing_web_extra()
-    if hint:
-        _fail(hint)
-    import uvicorn
-
-    from affectkit.serve import create_app
-
-    typer.echo(f"affectkit serve: http://{host}:{port}/  (live camera: /live, API: /docs)")
-    uvicorn.run(create_app(max_upload_mb, max_concurrent, queue), host=host, port=port, log_level="warning")
-
-
 NOT_ANALYSIS_OPTIONS = ("inputs", "output", "plot", "annotate", "quiet", "threads")
 """The parameters of ``analyze`` that are not analysis options: its inputs and outputs,
 ``--quiet``, and ``--threads`` (``batch`` has its own: threads per worker). ``batch``
@@ -300,6 +278,33 @@ def serve(
 
     typer.echo(f"affectkit serve: http://{host}:{port}/  (live camera: /live, API: /docs)")
     uvicorn.run(create_app(max_upload_mb, max_concurrent, queue), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def explain(
+    image: Path = typer.Argument(..., help="An image with one or more faces."),
+    output: Path = typer.Option(..., "-o", "--output", help="Picture to write: .png, .pdf or .svg."),
+    model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
+    detector: Detector = typer.Option(Detector.mtcnn, "--detector", help="Face detector."),
+    expression: Optional[str] = typer.Option(None, "--expression", help="Explain this expression for every face. [default: each face's predicted one]"),
+    faces_cropped: bool = typer.Option(False, "--faces-cropped", help="The image is already a cropped face."),
+) -> None:
+    """Grad-CAM heat maps (Selvaraju et al. 2017): where the model looked in each face (needs torch)."""
+    from affectkit.io.write import PLOT_SUFFIXES, check_output_path
+
+    try:
+        check_output_path(output, PLOT_SUFFIXES, "picture")
+        from affectkit.explain import explain_image, plot_heatmaps
+
+        heats = explain_image(image, model, detector.value, expression, faces_cropped)
+        if not heats:
+            _fail(f"{image}: no face found; nothing was written", 1)
+        plot_heatmaps(heats, output, title=printable(Path(image).name))
+    except ImportError as exc:
+        _fail(f"affectkit explain needs torch (the train extra): {exc}")
+    except (AffectkitError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(printable(f"{len(heats)} face(s): {output}"))
 
 
 class Strategy(str, Enum):
