@@ -253,3 +253,18 @@ def test_fields_after_the_file_part_are_read(served):
                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 200 and r.json()["table"][0]["source"] == "f.png"
     assert requests_left(root) == []
+
+
+def test_image_job_has_grad_cam_per_face(served):
+    pytest.importorskip("torch", reason="Grad-CAM runs on the torch model")
+    client, root = served
+    r = client.post("/api/jobs", files={"file": ("face.jpg", jpeg_bytes(draw_face()))})
+    assert r.status_code == 202
+    deadline = time.monotonic() + 60
+    while (result := client.get(r.json()["result"]).json())["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert result["state"] == "done", result["error"]
+    assert "video_va" not in result["files"] and result["files"]["annotated"].endswith(".jpg")
+    heat = client.get(result["files"]["gradcam"])
+    assert heat.headers["content-type"] == "image/png" and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert requests_left(root) == []

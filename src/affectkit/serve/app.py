@@ -293,7 +293,7 @@ def create_app(max_upload_mb: float = 500, max_concurrent: int = 1, queue: int =
 
                     df, notes = analyze_upload(pool.get(options), upload.path, upload.display, step)
                     job.state = "drawing"
-                    job.files = write_outputs(df, upload.path, upload.kind, job.folder)
+                    job.files = write_outputs(df, upload.path, upload.kind, job.folder, options.detector)
                     job.columns = list(df.columns)
                     job.preview = json.loads(df.head(PREVIEW_ROWS).to_json(orient="records"))
                     job.summary = {"rows": len(df), "frames": int(df["frame"].nunique()),

@@ -7,6 +7,7 @@ not reload the model (about 3 s), and two threads never share one analyzer.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from collections import OrderedDict
@@ -139,7 +140,7 @@ def analyze_upload(analyzer: Analyzer, path: Path, display: str,
     return df, notes
 
 
-def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path) -> dict[str, str]:
+def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path, detector: str = "mtcnn") -> dict[str, str]:
     """Write the downloads and pictures of one analysed upload into ``folder``.
 
     Parameters
@@ -151,12 +152,15 @@ def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path) -> dic
     kind : {"image", "video"}
     folder : Path
         The job's folder.
+    detector : {"mtcnn", "haar"}
+        For the Grad-CAM of an image's faces (:mod:`affectkit.explain`).
 
     Returns
     -------
     dict of str to str
         What was written: keys ``csv``, ``parquet``, ``json``, ``timeline``,
-        ``circumplex``, ``correlation``, ``video_va`` (videos), ``annotated``; values
+        ``circumplex``, ``correlation``, ``video_va`` (videos), ``gradcam`` (images
+        with a face, when torch is installed), ``annotated``; values
         are file names in ``folder``. A picture that cannot be drawn (e.g. no face at
         all) is left out.
     """
@@ -180,6 +184,13 @@ def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path) -> dic
     if kind == "video" and not faces.empty:
         viz.plot_video_va(stored, media, folder / "video_va.png", title=str(df["source"].iloc[0]))
         files["video_va"] = "video_va.png"
+    if kind == "image" and not faces.empty and importlib.util.find_spec("torch") is not None:
+        from affectkit.explain import explain_image, plot_heatmaps
+
+        heats = explain_image(media, detector=detector)
+        if heats:
+            plot_heatmaps(heats, folder / "gradcam.png", title=str(df["source"].iloc[0]))
+            files["gradcam"] = "gradcam.png"
     annotated = folder / ("annotated.mp4" if kind == "video" else "annotated.jpg")
     viz.annotate(stored, media, annotated)
     files["annotated"] = annotated.name

@@ -62,6 +62,7 @@ const CAPTIONS = {
   video_va: "Valence and arousal over the video",
   correlation: "Correlation of per-frame expression scores",
   annotated: "Annotated media",
+  gradcam: "Grad-CAM per face: where the model looked (Selvaraju et al. 2017)",
 };
 
 function show(result) {
@@ -73,7 +74,7 @@ function show(result) {
   for (const k of ["csv", "parquet", "json"]) $("dl-" + k).href = result.files[k];
   const plots = $("plots");
   plots.innerHTML = "";
-  for (const key of ["annotated", "timeline", "circumplex", "video_va", "correlation"]) {
+  for (const key of ["annotated", "timeline", "circumplex", "video_va", "gradcam", "correlation"]) {
     const url = result.files[key];
     if (!url) continue;
     const fig = document.createElement("figure");
