@@ -268,3 +268,19 @@ def test_image_job_has_grad_cam_per_face(served):
     heat = client.get(result["files"]["gradcam"])
     assert heat.headers["content-type"] == "image/png" and heat.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert requests_left(root) == []
+
+
+def test_serve_without_the_web_extra_is_one_line(monkeypatch):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from affectkit.cli import app as cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    r = CliRunner().invoke(cli, ["serve"])
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == [
+        "error: affectkit serve needs the web extra: pip install 'affectkit[web]' "
+        "(fastapi, uvicorn, python-multipart, websockets); uvicorn is not installed"]
