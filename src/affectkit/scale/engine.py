@@ -165,7 +165,10 @@ class RayEngine:
         ``max_retries`` times, or the task raised)."""
         import ray
 
-        remote = ray.remote(fn).options(num_cpus=self.threads, max_retries=self.max_retries)
+        # SPREAD: one source per task across the nodes, rather than Ray's default of filling the
+        # local node first (which can leave a second node idle while tasks queue on the first).
+        remote = ray.remote(fn).options(num_cpus=self.threads, max_retries=self.max_retries,
+                                        scheduling_strategy="SPREAD")
         pending: dict = {}
         todo = iter(tasks)
         window = self.window()
