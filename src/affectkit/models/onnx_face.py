@@ -17,18 +17,16 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from affectkit.errors import WeightsError, printable
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.media import read_image
 from affectkit.models.preprocess import (
+    FacePredictions,
     BUNDLED,
     CHANNELS,
     TTA_MODES,
     bundled_path,
     face_input,
-    predictions_frame,
     tta_views,
 )
 from affectkit.onnxrt import check_names, onnx_section, read_json, session
@@ -106,7 +104,7 @@ def read_onnx_card(path: str | Path) -> dict:
     return card
 
 
-class OnnxRecognizer:
+class OnnxRecognizer(FacePredictions):
     """Predict expressions and valence/arousal from face crops with ONNX Runtime.
 
     The same interface and outputs as :class:`~affectkit.models.recognizer.Recognizer`
@@ -211,31 +209,6 @@ class OnnxRecognizer:
         elif self.task == "va":
             probs[:] = np.nan
         return probs, vas
-
-    def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """``(N, 7)`` ``float32`` expression probabilities (see :meth:`predict_arrays`)."""
-        return self.predict_arrays(faces)[0]
-
-    def predict(self, faces: Sequence[np.ndarray | str | Path] | np.ndarray | str | Path) -> pd.DataFrame:
-        """Predict for face crops (arrays or image paths).
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per face: the seven probability columns, ``expression`` (most
-            probable class), ``valence`` and ``arousal`` in ``[-1, 1]``.
-
-        Raises
-        ------
-        InputError
-            If a path cannot be read as an image.
-        """
-        if isinstance(faces, (str, Path)):
-            faces = [faces]
-        if not isinstance(faces, np.ndarray):
-            faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
-        probs, va = self.predict_arrays(faces)
-        return predictions_frame(probs, va)
 
 
 def load_recognizer(model: str | Path = "default", *, tta: bool | str = "flip", batch_size: int = 64,

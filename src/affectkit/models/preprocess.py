@@ -17,7 +17,7 @@ import pandas as pd
 
 from affectkit.errors import WeightsError
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.media import to_rgb_uint8
+from affectkit.io.media import read_image, to_rgb_uint8
 
 BUNDLED = {"default": "default.safetensors"}
 """Models that ship inside the package (``affectkit/weights``)."""
@@ -195,3 +195,42 @@ def predictions_frame(probs: np.ndarray, va: np.ndarray) -> pd.DataFrame:
     df["valence"] = va[:, 0]
     df["arousal"] = va[:, 1]
     return df
+
+
+class FacePredictions:
+    """``predict_proba`` and ``predict`` for a recognizer that implements ``predict_arrays``.
+
+    Shared by the torch :class:`~affectkit.models.recognizer.Recognizer` and the ONNX
+    Runtime :class:`~affectkit.models.onnx_face.OnnxRecognizer`, so both give the same
+    table from the same ``((N, 7), (N, 2))`` arrays.
+    """
+
+    def predict_proba(self, faces) -> np.ndarray:
+        """``(N, 7)`` ``float32`` expression probabilities (see ``predict_arrays``)."""
+        return self.predict_arrays(faces)[0]
+
+    def predict(self, faces) -> pd.DataFrame:
+        """Predict for face crops (arrays or image paths).
+
+        Parameters
+        ----------
+        faces : array, path, or a sequence of them
+            Face crops; paths are read with :func:`~affectkit.io.media.read_image`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per face: the seven probability columns, ``expression`` (most
+            probable class), ``valence`` and ``arousal`` in ``[-1, 1]``.
+
+        Raises
+        ------
+        InputError
+            If a path cannot be read as an image.
+        """
+        if isinstance(faces, (str, Path)):
+            faces = [faces]
+        if not isinstance(faces, np.ndarray):
+            faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
+        probs, va = self.predict_arrays(faces)
+        return predictions_frame(probs, va)

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
 from affectkit.errors import WeightsError, printable
 from affectkit.expressions import EXPRESSIONS
-from affectkit.io.media import read_image
 from affectkit.models.card import load_model
 from affectkit.models.preprocess import (  # noqa: F401  (re-exported: BUNDLED, bundled_path, predictions_frame)
+    FacePredictions,
     BUNDLED,
     MULTI_VIEWS,
     TTA_MODES,
@@ -44,7 +43,7 @@ def _views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     return views
 
 
-class Recognizer:
+class Recognizer(FacePredictions):
     """Predict expressions and valence/arousal from face crops.
 
     Parameters
@@ -139,33 +138,3 @@ class Recognizer:
         elif self.task == "va":
             probs[:] = np.nan
         return probs, vas
-
-    def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """``(N, 7)`` ``float32`` expression probabilities (see :meth:`predict_arrays`)."""
-        return self.predict_arrays(faces)[0]
-
-    def predict(self, faces: Sequence[np.ndarray | str | Path] | np.ndarray | str | Path) -> pd.DataFrame:
-        """Predict for face crops (arrays or image paths).
-
-        Parameters
-        ----------
-        faces : array, path, or a sequence of them
-            See :meth:`preprocess`; paths are read with :func:`~affectkit.io.media.read_image`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per face: the seven probability columns, ``expression`` (most
-            probable class), ``valence`` and ``arousal`` in ``[-1, 1]``.
-
-        Raises
-        ------
-        InputError
-            If a path cannot be read as an image.
-        """
-        if isinstance(faces, (str, Path)):
-            faces = [faces]
-        if not isinstance(faces, np.ndarray):
-            faces = [read_image(f) if isinstance(f, (str, Path)) else f for f in faces]
-        probs, va = self.predict_arrays(faces)
-        return predictions_frame(probs, va)
