@@ -231,11 +231,22 @@ def test_mtcnn_export_round_trip(tmp_path):
     print(f"MTCNN: max |torch - onnxruntime| {r.max_abs_diff} on {r.check_inputs}")
     card = json.loads(r.card.read_text())
     assert card["onnx"]["opset"] >= 17 and set(card["onnx"]["networks"]) == {"pnet", "rnet", "onet"}
-    # The bundled copy is small enough to ship, and it is the same networks.
+    # The bundled copy is small enough to ship, carries facenet-pytorch's licence, and holds
+    # exactly the weights of the facenet-pytorch wheel: every tensor equal to a fresh conversion.
+    import onnx
+    from onnx import numpy_helper
+
     bundled = bundled_path("default").parent / "mtcnn"
-    assert sum(p.stat().st_size for p in bundled.iterdir()) < 2_000_000
+    assert sum(p.stat().st_size for p in bundled.glob("*.onnx")) < 2_000_000
+    assert "Timothy Esler" in (bundled / "LICENSE.txt").read_text()
     bundled_card = json.loads((bundled / "mtcnn.json").read_text())
     assert bundled_card["onnx"]["networks"].keys() == card["onnx"]["networks"].keys()
+    for name in ("pnet", "rnet", "onet"):
+        ours = {t.name: numpy_helper.to_array(t) for t in onnx.load(bundled / f"{name}.onnx").graph.initializer}
+        fresh = {t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / f"{name}.onnx").graph.initializer}
+        assert ours.keys() == fresh.keys() and len(ours) > 4, name
+        for key, value in fresh.items():
+            np.testing.assert_array_equal(ours[key], value, err_msg=f"{name}.{key}")
 
 
 # ----------------------------------------------------------------------------- no torch
