@@ -420,6 +420,8 @@ def train_faces(
     tta: Optional[TTA] = typer.Option(None, "--tta", help="Test-time augmentation for the report. [default: flip]"),
     max_steps_per_epoch: Optional[int] = typer.Option(None, "--max-steps-per-epoch", help="Cap for quick runs."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from an exported affectkit model (cascade / second stage)."),
+    teachers: List[str] = typer.Option([], "--teacher", help="Distil: an exported face model whose (ensemble-averaged) expression distribution is every training face's soft target (repeatable)."),
+    soft_weight: Optional[float] = typer.Option(None, "--soft-weight", min=0, max=1, help="Share of the soft target (teachers or FER+ votes) against the face's label. [default: 1]"),
     devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices: 1, a GPU count (DDP) or auto. [default: 1]"),
     quiet: bool = _QUIET,
 ) -> None:
@@ -432,7 +434,7 @@ def train_faces(
         _train_faces(**locals())
 
 
-def _train_faces(*, out, config, seeds, strategy, weights, tta, init_from, pretrain, pretrain_epochs,
+def _train_faces(*, out, config, seeds, strategy, weights, tta, init_from, teachers, pretrain, pretrain_epochs,
                  pretrain_steps, devices, val_split, dedup, quiet, **options) -> None:
     from affectkit.training.experiment import ExperimentConfig, run_experiment
 
@@ -443,6 +445,7 @@ def _train_faces(*, out, config, seeds, strategy, weights, tta, init_from, pretr
         "weights": str(weights) if weights else None,
         "tta": tta.value if tta else None,
         "init_from": str(init_from) if init_from else None,
+        "teachers": list(teachers) or None,
         "pretrain": _parse_pretrain(pretrain, pretrain_epochs, pretrain_steps) if pretrain else None,
         "devices": (int(devices) if devices.isdigit() else devices) if devices else None,
     }

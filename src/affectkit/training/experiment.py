@@ -123,6 +123,11 @@ class ExperimentConfig:
     mix : list of MixConfig
         Datasets mixed into every training batch (fine-tuning, ``split`` protocol);
         an epoch is one pass over ``data``.
+    teachers : list of str
+        Distillation (:mod:`affectkit.training.distill`): exported face models whose
+        mean expression distribution (with ``tta``) on every training face, mixed
+        faces included, becomes its soft target, blended with the face's label by
+        ``train.soft_weight``. Turns ``train.soft_targets`` on; fine-tuning only.
     train : FinetuneConfig
         Backbone, task, optimiser and schedule (also used by ``features``: backbone,
         task, pretrained, weights).
@@ -146,6 +151,7 @@ class ExperimentConfig:
     tta: str = "flip"
     pretrain: list[StageConfig] = field(default_factory=list)
     mix: list[MixConfig] = field(default_factory=list)
+    teachers: list[str] = field(default_factory=list)
     train: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self) -> None:
@@ -160,6 +166,10 @@ class ExperimentConfig:
         self.mix = [_entry(MixConfig, m, "mix") for m in self.mix]
         if self.mix and (self.strategy == "features" or self.protocol != "split" or self.max_train):
             raise ValueError("mix works with fine-tuning under the split protocol, without max_train")
+        if self.teachers:
+            if self.strategy == "features":
+                raise ValueError("teachers (distillation) work with fine-tuning, not the features strategy")
+            self.train.soft_targets = True
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
@@ -260,12 +270,16 @@ class _Runner:
         if self._pretrained is not None:
             train_cfg.init_from = str(self._pretrained)
         train = self.pool.subset(tr)
+        if self.cfg.teachers:
+            from affectkit.training.distill import teacher_distribution
+
+            train.soft = teacher_distribution(self.cfg.teachers, train, tta=self.cfg.tta)
         if self.cfg.mix:
             train.meta["part_sizes"] = self.part_sizes
             train_cfg.mix_batch = [train_cfg.batch_size] + [m.per_batch for m in self.cfg.mix]
         model = finetune(train, run_dir, train_cfg, val=val, progress=self.progress,
                          recipe={"command": self.command, "experiment": self.cfg.out,
-                                 "mix": [asdict(m) for m in self.cfg.mix]})
+                                 "mix": [asdict(m) for m in self.cfg.mix], "teachers": list(self.cfg.teachers)})
         proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
         return {"proba": proba, "va": va, "model": str(model)}
 
