@@ -13,7 +13,7 @@ all frames and "analysed fps" the analysed ones.
 
 Memory that stays flat as the video gets longer is the claim under test: the command
 streams the table to disk, keeps only a bounded amount of state, pads the detector's
-variable-size batches to a few fixed sizes (``affectkit.faces.detect.padded_size``), so
+variable-size batches to a few fixed sizes (``affectkit.faces.batching.padded_size``), so
 that a long video does not keep allocating tensors of new sizes. :func:`flatness` turns the runs into a PASS/FAIL verdict
 (thresholds ``PEAK_GROWTH_MAX_MIB`` and ``SLOPE_MAX_MIB_PER_MIN``). ``--no-track-minutes``
 adds a run with ``--no-track`` to show what tracking costs; ``--control-minutes`` adds runs
@@ -58,14 +58,15 @@ SLOPE_MAX_MIB_PER_MIN = 2.0
 # has done all its work, but before the interpreter's own shutdown, which frees the
 # libraries' memory and briefly raises RSS by a length-independent amount that os.wait4's
 # lifetime peak includes (both are reported). The control run also turns off the padding
-# of MTCNN's R-/O-net batches (the wrapper becomes the identity before the detector is built).
+# of MTCNN's R-/O-net batches in the ONNX detector that analyze runs (padded_size becomes
+# the identity in affectkit.faces.mtcnn_onnx before the detector is built).
 _CHILD_CODE = (
     "import atexit, os, resource; "
     "atexit.register(lambda: open(os.environ['AFFECTKIT_BENCH_PEAK'], 'w')"
     ".write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))); "
     "{control}import runpy; runpy.run_module('affectkit.cli', run_name='__main__')"
 )
-_CONTROL = "import affectkit.faces.detect as d; d._PaddedForward = lambda forward: forward; "
+_CONTROL = "import affectkit.faces.mtcnn_onnx as m; m.padded_size = lambda n: n; "
 
 
 def make_looped_video(source: Path, path: Path, minutes: float) -> int:
