@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import affectkit
 from affectkit import cli
-from affectkit.io.write import _TEMP
+from affectkit.io.write import TEMP_NAME
 from affectkit.scale.manifest import MANIFEST, TABLES, comparable
 from affectkit.scale.run import TEST_HOOK
 
@@ -61,7 +61,7 @@ def tables(out: Path) -> dict[str, pd.DataFrame]:
 
 
 def temps(out: Path) -> list[Path]:
-    return [p for p in out.rglob("*") if _TEMP.match(p.name)]
+    return [p for p in out.rglob("*") if TEMP_NAME.match(p.name)]
 
 
 def assert_same_batch(out: Path, ref: Path) -> None:

@@ -58,6 +58,7 @@ from typer.testing import CliRunner
 import affectkit
 from affectkit.cli import app
 from affectkit.errors import printable
+from affectkit.io.write import TEMP_NAME
 
 runner = CliRunner()
 
@@ -75,7 +76,6 @@ EXAMPLES = {  # generated cases per family and run (times SCALE)
 CASES: Counter = Counter()
 SENTINEL = b"known good output\n"
 SRC = Path(affectkit.__file__).resolve().parent
-_TEMP = re.compile(r"^\..+\.affectkit-\d+-[0-9a-f]{8}")
 _PROGRESS = re.compile(r"^\d+ input\(s\) failed \(the rows decoded before any damage are kept\):$")
 
 
@@ -180,7 +180,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def no_temporaries(folder: Path) -> None:
-    left = [p.name for p in folder.iterdir() if _TEMP.match(p.name)]
+    left = [p.name for p in folder.iterdir() if TEMP_NAME.match(p.name)]
     assert not left, f"temporary files left: {left}"
 
 

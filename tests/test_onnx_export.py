@@ -122,11 +122,11 @@ def test_bundled_onnx_is_the_bundled_model():
 def test_numpy_tta_views_are_the_torch_views():
     import torch
 
-    from affectkit.models.recognizer import _views
+    from affectkit.models.recognizer import torch_tta_views
 
     x = np.random.default_rng(0).random((3, 1, 48, 48)).astype(np.float32)
     for mode in ("none", "flip", "multi"):
-        ref, got = _views(torch.from_numpy(x), mode), tta_views(x, mode)
+        ref, got = torch_tta_views(torch.from_numpy(x), mode), tta_views(x, mode)
         assert len(ref) == len(got)
         assert max(np.abs(r.numpy() - g).max() for r, g in zip(ref, got)) < 1e-5
 

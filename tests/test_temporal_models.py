@@ -102,7 +102,7 @@ def test_mean_pooling_is_masked_mean():
     for i, length in enumerate(LENGTHS):
         expected = model.head(x[i, :length].mean(dim=0))
         torch.testing.assert_close(out["clip"][i], expected)
-    torch.testing.assert_close(out["clip"], tm._masked_mean(out["steps"], mask))
+    torch.testing.assert_close(out["clip"], tm.masked_mean(out["steps"], mask))
 
 
 def _hand_scored_selection(n_chunks, pooling="mean"):

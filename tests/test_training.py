@@ -142,18 +142,18 @@ def test_levers_build_the_targets_and_weights_they_document():
     y = torch.tensor([0, 3, -1])
     cfg = dict(pretrained=False, network_size=48, label_smoothing=0.0)
     m = FinetuneModule(FinetuneConfig(**cfg, soft_targets=True, soft_weight=0.5), steps_per_epoch=1, class_prior=prior)
-    target, has = m._class_targets(y, votes)
+    target, has = m.class_targets(y, votes)
     assert has.tolist() == [True, True, False]
     assert target[0].tolist() == pytest.approx([0.8, 0, 0, 0, 0.2, 0, 0])  # half votes, half label
     assert target[1].tolist() == pytest.approx([0, 0, 0, 1, 0, 0, 0])  # no votes: the label
     m = FinetuneModule(FinetuneConfig(**cfg, soft_targets=False), steps_per_epoch=1)
-    assert m._class_targets(y, votes)[0][0].tolist() == pytest.approx([1, 0, 0, 0, 0, 0, 0])
+    assert m.class_targets(y, votes)[0][0].tolist() == pytest.approx([1, 0, 0, 0, 0, 0, 0])
 
     # Logit adjustment lowers the loss of a rare-class prediction less than plain CE would.
     logits = {"logits": torch.zeros(1, 7), "va": torch.zeros(1, 2)}
     onehot = torch.nn.functional.one_hot(torch.tensor([1]), 7).float()
-    plain = FinetuneModule(FinetuneConfig(**cfg), 1, prior)._losses(logits, onehot, torch.tensor([True]), torch.full((1, 2), float("nan")))
-    adjusted = FinetuneModule(FinetuneConfig(**cfg, class_balance="logit_adjust"), 1, prior)._losses(
+    plain = FinetuneModule(FinetuneConfig(**cfg), 1, prior).losses(logits, onehot, torch.tensor([True]), torch.full((1, 2), float("nan")))
+    adjusted = FinetuneModule(FinetuneConfig(**cfg, class_balance="logit_adjust"), 1, prior).losses(
         logits, onehot, torch.tensor([True]), torch.full((1, 2), float("nan")))
     assert adjusted["cls"] > plain["cls"]  # the rare class must earn a larger margin
 

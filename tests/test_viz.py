@@ -6,7 +6,7 @@ import pytest
 
 from affectkit.expressions import EXPRESSIONS
 from affectkit.table import make_table
-from affectkit.viz import _timelines, plot_table
+from affectkit.viz import source_timelines, plot_table
 
 
 def _row(frame, face, track, valence, expression="happiness", imputed=False):
@@ -33,7 +33,7 @@ def _two_people():
 
 def test_one_timeline_per_track_with_gaps():
     df = _two_people()
-    lines = dict(_timelines(df, "two.mp4", max_tracks=2))
+    lines = dict(source_timelines(df, "two.mp4", max_tracks=2))
     assert list(lines) == ["track 0 (10 rows)", "track 1 (8 rows)"]  # the one-row track 2 is left out
     p0, p1 = lines["track 0 (10 rows)"], lines["track 1 (8 rows)"]
     assert np.allclose(p0["valence"].to_numpy(float), 0.8)  # no zigzag between the two people
@@ -45,7 +45,7 @@ def test_one_timeline_per_track_with_gaps():
 def test_without_tracks_face_zero_is_plotted():
     df = _two_people()
     df["track_id"] = pd.NA
-    [(label, rows)] = _timelines(df, "two.mp4", max_tracks=4)
+    [(label, rows)] = source_timelines(df, "two.mp4", max_tracks=4)
     assert label == "face 0" and len(rows) == 10
     # face 0 alternates between the people here, which is what tracking is for
     assert set(np.round(rows["valence"].to_numpy(float), 1)) == {0.8, -0.8}

@@ -23,7 +23,7 @@ EXPRESSION_COLOURS = {
 }
 
 
-def _timelines(df: pd.DataFrame, source: str, max_tracks: int) -> list[tuple[str, pd.DataFrame]]:
+def source_timelines(df: pd.DataFrame, source: str, max_tracks: int) -> list[tuple[str, pd.DataFrame]]:
     """The timelines of one video source to plot: one per person, on all of the source's frames.
 
     With ``track_id`` set, each of the ``max_tracks`` longest tracks gets its own
@@ -73,7 +73,7 @@ def plot_table(df: pd.DataFrame, path: str | Path, max_sources: int = 6, max_tra
         raise ValueError("nothing to plot: the table is empty")
     is_video = df["time_s"].notna()
     videos = list(dict.fromkeys(df.loc[is_video, "source"]))[:max_sources]
-    panels = [(source, label, rows) for source in videos for label, rows in _timelines(df, source, max_tracks)]
+    panels = [(source, label, rows) for source in videos for label, rows in source_timelines(df, source, max_tracks)]
     has_images = (~is_video).any()
     n_panels = len(panels) + int(bool(has_images))
     fig = plt.figure(figsize=(11, 3.6 * n_panels), constrained_layout=True)

@@ -30,7 +30,8 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 IMAGE_OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_OUTPUT_SUFFIXES = (".mp4",)
 
-_TEMP = re.compile(r"^\..+\.affectkit-(\d+)-[0-9a-f]{8}(\.[^.]*)?$")
+# The name of a temporary file atomic_path writes before the rename: ".NAME.affectkit-PID-RANDOM[.SUFFIX]".
+TEMP_NAME = re.compile(r"^\..+\.affectkit-(\d+)-[0-9a-f]{8}(\.[^.]*)?$")
 
 
 def check_output_path(path: str | Path, suffixes: Iterable[str], what: str = "output") -> Path:
@@ -117,7 +118,7 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        m = _TEMP.match(entry.name)
+        m = TEMP_NAME.match(entry.name)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             try:
                 entry.unlink()

@@ -26,8 +26,8 @@ from affectkit.models.preprocess import (  # noqa: F401  (re-exported: BUNDLED, 
 )
 
 
-def _views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
-    """Views of a ``(B, 1, S, S)`` batch for test-time augmentation."""
+def torch_tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Views of a ``(B, C, S, S)`` float tensor for test-time augmentation (torch twin of ``preprocess.tta_views``)."""
     from torch.nn import functional as F
 
     if mode == "none":
@@ -125,7 +125,7 @@ class Recognizer(FacePredictions):
         probs, vas = [], []
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size].to(self.device)
-            views = _views(xb, self.tta)
+            views = torch_tta_views(xb, self.tta)
             out = self.net(torch.cat(views))
             k = len(views)
             probs.append(torch.softmax(out["logits"], 1).unflatten(0, (k, -1)).mean(0).cpu())

@@ -88,7 +88,7 @@ def _right_padded_lengths(mask: Tensor) -> Tensor:
     return lengths
 
 
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``values`` (B, T, F) over the real steps of ``mask`` (B, T) -> (B, F)."""
     weights = mask.to(values.dtype).unsqueeze(-1)
     # where() rather than multiplication, so NaN/inf garbage in padding cannot leak in.
@@ -138,7 +138,7 @@ class MeanPooling(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
         mask = _check_sequence(x, mask, self.input_dim)
-        clip = self.head(_masked_mean(x, mask))
+        clip = self.head(masked_mean(x, mask))
         steps = _zero_padding(self.head(x), mask)
         return {"clip": clip, "steps": steps}
 
@@ -471,7 +471,7 @@ class TransformerLSTM(nn.Module):
         out, _ = self.decoder(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps_count)
         steps = _zero_padding(self.head(out), mask)
-        return {"clip": _masked_mean(steps, mask), "steps": steps}
+        return {"clip": masked_mean(steps, mask), "steps": steps}
 
 
 class C3D(nn.Module):

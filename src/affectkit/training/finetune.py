@@ -276,7 +276,7 @@ class FinetuneModule(L.LightningModule):
         cfg = self.cfg
         return cfg.strategy == "frozen" or (cfg.strategy == "staged" and self.current_epoch < cfg.head_epochs)
 
-    def _class_targets(self, y: torch.Tensor, soft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def class_targets(self, y: torch.Tensor, soft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 7)`` target distributions and the ``(B,)`` mask of rows that have one."""
         eps = self.cfg.label_smoothing
         hard = F.one_hot(y.clamp(min=0), 7).float() * (1 - eps) + eps / 7
@@ -287,7 +287,13 @@ class FinetuneModule(L.LightningModule):
         target = torch.where(has_soft[:, None], mixed, hard)
         return target, has_soft | (y >= 0)
 
-    def _losses(self, out, target, has_cls, va):
+    def losses(self, out: dict, target: torch.Tensor, has_cls: torch.Tensor, va: torch.Tensor) -> dict:
+        """The batch's losses: ``cls`` (cross-entropy on ``target``, class-balanced or logit-adjusted as
+        configured) and ``va`` (``va_weight`` * (MSE + 1 - CCC)), each present when the task and rows have it.
+
+        ``out``: the network's ``logits`` ``(B, 7)`` and ``va`` ``(B, 2)``; ``target`` ``(B, 7)`` and
+        ``has_cls`` ``(B,)`` from :meth:`class_targets`; ``va`` ``(B, 2)`` labels, NaN where none.
+        """
         cfg, losses = self.cfg, {}
         if cfg.task in ("classes", "multitask") and has_cls.any():
             logits = out["logits"][has_cls]
@@ -334,7 +340,7 @@ class FinetuneModule(L.LightningModule):
     def training_step(self, batch, _):
         x, y, va, soft = batch
         x = augment_or_resize(_to_float(x), self.cfg).contiguous(memory_format=torch.channels_last)
-        target, has_cls = self._class_targets(y, soft)
+        target, has_cls = self.class_targets(y, soft)
         x, target, has_cls, va = self._mix(x, target, has_cls, va)
         if self._backbone_frozen():
             # Frozen: batch-norm statistics stay ImageNet's, and no backward pass.
@@ -345,7 +351,7 @@ class FinetuneModule(L.LightningModule):
         else:
             self.net.backbone.train()
             out = self.net(x)
-        losses = self._losses(out, target, has_cls, va)
+        losses = self.losses(out, target, has_cls, va)
         if not losses:
             return None
         loss = sum(losses.values())
