@@ -162,9 +162,9 @@ FULL_BUDGET = [
     ("stage 3 (previous default)", "configs/default_stage3.yaml: class-balanced loss, DiffusionFER mixed in",
      _model("default_stage3")),
     ("stage 4, seed 0", "configs/default_stage4.yaml: stage 3 + weight EMA 0.99, 6 epochs", _model("default_stage4", 0)),
-    ("stage 4, seed 1", "the same, seed 1", _model("default_stage4", 1)),
+    ("stage 4, seed 1", "the same, seed 1", _model("default_stage4_seed1", 1)),
     ("stage 4 ensemble", "mean probability of stage 4's two seeds (2 networks)",
-     [_model("default_stage4", 0), _model("default_stage4", 1)]),
+     [_model("default_stage4", 0), _model("default_stage4_seed1", 1)]),
     ("stage 5 (distilled)", "configs/default_stage5.yaml: stage 4's recipe from stage 3, targets half the "
      "ensemble's distribution (Hinton et al. 2015), one network", _model("default_stage5")),
 ]

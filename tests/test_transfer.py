@@ -195,6 +195,24 @@ def test_resume_continues_from_the_last_epoch(faces_csv, tmp_path):
 
 
 @pytest.mark.slow
+def test_last_checkpoint_is_written_every_epoch_even_without_a_better_score(faces_csv, tmp_path):
+    # Frozen backbone (batch-norm statistics too) and lr 0: the validation score never changes,
+    # so `best` stays at epoch 0.
+    from affectkit.training.checkpoint_io import load_state
+
+    train = load_dataset(f"csv:{faces_csv}", "train")
+    val = load_dataset(f"csv:{faces_csv}", "test")
+    finetune(train, tmp_path / "run", _tiny(strategy="frozen", epochs=3, lr=0.0), val=val)
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert load_state(ckpts / "best.safetensors")["epoch"] == 0
+    assert load_state(ckpts / "last.safetensors")["epoch"] == 2
+    # Resuming for one more epoch trains that epoch only, not the ones after the best.
+    finetune(train, tmp_path / "run", _tiny(strategy="frozen", epochs=4, lr=0.0), val=val)
+    logs = sorted((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))
+    assert set(pd.read_csv(logs[1])["epoch"].dropna().astype(int)) == {3}
+
+
+@pytest.mark.slow
 def test_early_stopping_stops_a_run_that_cannot_improve(faces_csv, tmp_path):
     train = load_dataset(f"csv:{faces_csv}", "train")
     val = load_dataset(f"csv:{faces_csv}", "test")

@@ -604,10 +604,14 @@ class SafetensorsCheckpointIO(CheckpointIO):
             os.remove(path)
 
 
-def best_and_last_checkpoint(ckpt_dir: str | os.PathLike, monitor: str | None):
-    """A ``ModelCheckpoint`` writing ``last.safetensors`` every epoch (for resuming) and
+def best_and_last_checkpoint(ckpt_dir: str | os.PathLike, monitor: str | None) -> list:
+    """Checkpoint callbacks writing ``last.safetensors`` every epoch (for resuming) and
     ``best.safetensors`` at the highest ``monitor`` value (when given).
 
+    Two callbacks, because Lightning >= 2.6's ``save_last`` writes ``last`` only in an
+    epoch whose monitored checkpoint was saved too: a run that stopped after epochs
+    that did not improve would resume from its best epoch and train those epochs again.
+    The ``last`` callback comes after the ``best`` one, so ``last`` holds the best score so far.
     Used with :class:`SafetensorsCheckpointIO`, which writes the files.
 
     Parameters
@@ -619,11 +623,17 @@ def best_and_last_checkpoint(ckpt_dir: str | os.PathLike, monitor: str | None):
 
     Returns
     -------
-    lightning.pytorch.callbacks.ModelCheckpoint
+    list of lightning.pytorch.callbacks.ModelCheckpoint
+        ``[best, last]``, or ``[last]`` without ``monitor``.
     """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=True,
+    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, save_last=False,
+                           enable_version_counter=False)
+    last.FILE_EXTENSION = ".safetensors"
+    if monitor is None:
+        return [last]
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=False,
                            save_top_k=1, enable_version_counter=False)
-    ckpt.FILE_EXTENSION = ".safetensors"
-    return ckpt
+    best.FILE_EXTENSION = ".safetensors"
+    return [best, last]

@@ -130,8 +130,8 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out_dir / "checkpoints"
-    ckpt = best_and_last_checkpoint(ckpt_dir, monitor if val_loader is not None else None)
-    callbacks = [ckpt, *(callbacks or [])]
+    checkpoints = best_and_last_checkpoint(ckpt_dir, monitor if val_loader is not None else None)
+    callbacks = [*checkpoints, *(callbacks or [])]
     if early_stopping:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=early_stopping))
     last = ckpt_dir / "last.safetensors"
@@ -151,7 +151,8 @@ def fit(
         module.load_state_dict(load_state(best)["state_dict"])
         loaded = True
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    score = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    best_score = checkpoints[0].best_model_score if val_loader is not None else None
+    score = float(best_score) if best_score is not None else None
     return FitResult(score, loaded, metrics, out_dir)
 
 
