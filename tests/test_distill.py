@@ -44,6 +44,8 @@ def test_teacher_distribution_is_the_mean_of_the_teachers(untrained_model, secon
 def test_teachers_turn_soft_targets_on_and_need_fine_tuning(untrained_model, tmp_path):
     cfg = ExperimentConfig(data="csv:x.csv", out=str(tmp_path), teachers=[str(untrained_model)])
     assert cfg.train.soft_targets
+    with pytest.raises(ValueError, match="nope.safetensors: teacher model file not found"):
+        ExperimentConfig(data="csv:x.csv", out=str(tmp_path), teachers=[str(tmp_path / "nope.safetensors")])
     with pytest.raises(ValueError, match="fine-tuning"):
         ExperimentConfig(data="csv:x.csv", out=str(tmp_path), strategy="features", teachers=[str(untrained_model)])
 
@@ -79,4 +81,6 @@ def test_the_student_trains_on_the_teachers_distribution(untrained_model, second
         seen["images"], np.zeros(12, np.int64), np.full((12, 2), np.nan, np.float32), np.array(["s"] * 12),
         np.array([str(i) for i in range(12)]), {}), tta="none")
     np.testing.assert_allclose(seen["soft"], expected, atol=1e-6)
-    assert seen["recipe"]["teachers"] == [str(untrained_model), str(second_model)]
+    # The student's card will hold each teacher's path and training section (its lineage).
+    assert [t["model"] for t in seen["recipe"]["teachers"]] == [str(untrained_model), str(second_model)]
+    assert seen["recipe"]["teachers"][0]["training"] == {"note": "test"}

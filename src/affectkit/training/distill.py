@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from affectkit.data.faceset import FaceSet
+from affectkit.models.card import read_card
 from affectkit.models.recognizer import Recognizer
 
 
@@ -55,3 +56,16 @@ def teacher_distribution(teachers: Sequence[str | Path], faces: FaceSet, *, tta:
             raise ValueError(f"{model}: teacher has no expression head (trained for valence/arousal only)")
         total += proba
     return (total / len(teachers)).astype(np.float32)
+
+
+def teacher_records(teachers: Sequence[str | Path]) -> list[dict]:
+    """What the student's card records of each teacher: its path and its card's ``training``
+    section (command, data, config, validation scores, and its own lineage), so the
+    distilled model's card holds every stage of the recipe.
+
+    Raises
+    ------
+    WeightsError
+        A teacher's card cannot be read.
+    """
+    return [{"model": str(t), "training": read_card(t, "face").get("training", {})} for t in teachers]

@@ -169,6 +169,12 @@ class ExperimentConfig:
         if self.teachers:
             if self.strategy == "features":
                 raise ValueError("teachers (distillation) work with fine-tuning, not the features strategy")
+            from affectkit.models.preprocess import BUNDLED
+
+            # Checked before any training starts: a missing teacher would fail a run hours in.
+            missing = [t for t in self.teachers if str(t) not in BUNDLED and not Path(t).is_file()]
+            if missing:
+                raise ValueError(f"{missing[0]}: teacher model file not found")
             self.train.soft_targets = True
 
     @classmethod
@@ -259,6 +265,7 @@ class _Runner:
 
     def _finetune(self, tr, te, fold, val) -> dict:
         from affectkit.models.recognizer import Recognizer
+        from affectkit.training.distill import teacher_distribution, teacher_records
         from affectkit.training.finetune import finetune
 
         run_dir = self.out_dir / (f"fold_{fold + 1}" if parse_protocol(self.cfg.protocol).by_subject else "model")
@@ -271,15 +278,14 @@ class _Runner:
             train_cfg.init_from = str(self._pretrained)
         train = self.pool.subset(tr)
         if self.cfg.teachers:
-            from affectkit.training.distill import teacher_distribution
-
             train.soft = teacher_distribution(self.cfg.teachers, train, tta=self.cfg.tta)
         if self.cfg.mix:
             train.meta["part_sizes"] = self.part_sizes
             train_cfg.mix_batch = [train_cfg.batch_size] + [m.per_batch for m in self.cfg.mix]
         model = finetune(train, run_dir, train_cfg, val=val, progress=self.progress,
                          recipe={"command": self.command, "experiment": self.cfg.out,
-                                 "mix": [asdict(m) for m in self.cfg.mix], "teachers": list(self.cfg.teachers)})
+                                 "mix": [asdict(m) for m in self.cfg.mix],
+                                 **({"teachers": teacher_records(self.cfg.teachers)} if self.cfg.teachers else {})})
         proba, va = Recognizer(model, tta=self.cfg.tta).predict_arrays(self.pool.images[te])
         return {"proba": proba, "va": va, "model": str(model)}
 
