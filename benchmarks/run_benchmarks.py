@@ -266,9 +266,11 @@ def main() -> int:
     tmp = out.with_suffix(".tmp")
     page = render(results, command)
     old = out.read_text() if out.exists() else ""
-    begin, end = "<!-- batch:begin -->", "<!-- batch:end -->"  # benchmarks/batch_scaling.py's section is kept
-    if begin in old and end in old:
-        page = page.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
+    # The sections other scripts write (batch_scaling.py, serve_live.py, realtime.py) follow this
+    # script's part, from the first of their markers on; they are kept as they are.
+    begin = "<!-- batch:begin -->"
+    if begin in old:
+        page = page.rstrip("\n") + "\n\n" + old[old.index(begin):].rstrip("\n") + "\n"
     tmp.write_text(page)
     tmp.replace(out)
     write_json_atomic(out.with_suffix(".json"), {**results, "command": command})
