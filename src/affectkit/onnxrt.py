@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from affectkit.errors import WeightsError, one_line, printable
 
 
-def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX model"):
+def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX model",
+            initializers: Mapping[str, np.ndarray] | None = None):
     """Open an ONNX model with ONNX Runtime on the CPU.
 
     Parameters
@@ -26,6 +29,11 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
         ONNX Runtime choose (all physical cores). Inter-op parallelism is off (1).
     what : str
         What the file is, for messages.
+    initializers : mapping of str to np.ndarray, optional
+        Values of the graph's initializers that are stored outside it (ONNX external
+        data), by initializer name: a graph shipped without third-party weights
+        (:mod:`affectkit.faces.mtcnn_weights`). Arrays must have the initializer's
+        shape and dtype; they are used in place, not copied.
 
     Returns
     -------
@@ -60,8 +68,16 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
     # (issue 16: <= 300 MiB) than the allocation time it saves.
     opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
+    keep: list = []
+    if initializers:
+        names = list(initializers)
+        keep = [np.ascontiguousarray(initializers[n]) for n in names]
+        keep += [ort.OrtValue.ortvalue_from_numpy(a) for a in keep]
+        opts.add_external_initializers(names, keep[len(names):])
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        sess._affectkit_initializers = keep  # ONNX Runtime points into these arrays: keep them alive
+        return sess
     except Exception as exc:  # onnxruntime raises its own (InvalidProtobuf, Fail, ...) classes
         raise WeightsError(f"{where}: not a valid {what} ({one_line(exc, 160)})") from None
 

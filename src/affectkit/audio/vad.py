@@ -5,9 +5,11 @@ Voice Activity Detector", https://github.com/snakers4/silero-vad, MIT licence), 
 small convolutional + LSTM network that gives a speech probability for every 32 ms of
 16 kHz audio. Its weights are the ``silero_vad/data/silero_vad_16k.safetensors`` file
 of the ``silero-vad`` 6.2.3 wheel on PyPI (the 16 kHz weights it ships for its tinygrad
-port), copied unchanged into ``affectkit/weights/silero_vad/`` with its MIT licence,
-because the ``silero-vad`` package itself requires torch: nothing is downloaded at run
-time and no torch-hub or TorchScript code is run. The network is rebuilt here in numpy
+port), read from the installed wheel. The package itself requires torch, so it is
+located, never imported, and installed without its dependencies
+(:data:`SILERO_INSTALL`; ``scripts/setup.sh`` and ``scripts/demo.sh`` do this): a third
+party's weights are not copied into affectkit, nothing is downloaded at run time, and
+no torch-hub or TorchScript code is run. ``$AFFECTKIT_WEIGHTS_DIR`` is looked at first. The network is rebuilt here in numpy
 (:class:`SileroVAD`; no torch), and as a plain :class:`torch.nn.Module`
 (:class:`SileroVADNet`, in :mod:`affectkit.audio.vad_torch`, for tests and
 references). Those weights are close to, but not the same numbers as, the package's
@@ -30,6 +32,7 @@ seconds of speech chunks.
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -151,34 +154,31 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def bundled_weights_path() -> Path:
-    """Path of the Silero VAD weights shipped in affectkit (``weights/silero_vad/silero_vad_16k.safetensors``)."""
-    return Path(__file__).resolve().parents[1] / "weights" / "silero_vad" / "silero_vad_16k.safetensors"
+SILERO_INSTALL = "pip install --no-deps 'silero-vad==6.2.3'"
+SILERO_FILE = "silero_vad_16k.safetensors"
 
 
 def silero_weights_path() -> Path:
-    """Path of ``silero_vad_16k.safetensors``: affectkit's copy, else the installed ``silero-vad`` package's.
+    """Path of ``silero_vad_16k.safetensors``: in ``$AFFECTKIT_WEIGHTS_DIR``, else the installed ``silero-vad``'s.
 
-    The package is located without being imported (importing it sets torch's global
-    thread count to 1).
+    The package is located without being imported (importing it imports torch and sets
+    its global thread count to 1).
 
     Raises
     ------
     WeightsError
-        If neither has the file.
+        One line naming the install command, if neither has the file.
     """
     from affectkit.errors import WeightsError
 
-    if bundled_weights_path().is_file():
-        return bundled_weights_path()
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(f"{bundled_weights_path()}: the Silero VAD weights are missing from this installation")
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "data" / "silero_vad_16k.safetensors"
-        if path.is_file():
-            return path
-    raise WeightsError("the installed silero-vad has no silero_vad_16k.safetensors: pip install 'silero-vad>=6.2.3'")
+    folder = os.environ.get("AFFECTKIT_WEIGHTS_DIR")
+    if folder and (Path(folder) / SILERO_FILE).is_file():
+        return Path(folder) / SILERO_FILE
+    try:
+        return silero_package_file(SILERO_FILE)
+    except WeightsError:
+        raise WeightsError(f"Silero VAD weights {SILERO_FILE} not found: install them with `{SILERO_INSTALL}` "
+                           "(the silero-vad wheel ships them; MIT)") from None
 
 
 def silero_package_file(name: str) -> Path:
@@ -195,7 +195,7 @@ def silero_package_file(name: str) -> Path:
     for folder in (spec.submodule_search_locations or []) if spec else []:
         if (Path(folder) / "data" / name).is_file():
             return Path(folder) / "data" / name
-    raise WeightsError(f"silero-vad's {name} is not installed: pip install 'silero-vad>=6.2.3'")
+    raise WeightsError(f"silero-vad's {name} is not installed: {SILERO_INSTALL}")
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,9 @@ pyramid, the R-net rejects and refines them, the O-net scores them and gives fiv
 landmarks.
 
 The networks are facenet-pytorch's (weights MIT), exported by ``affectkit export mtcnn``
-(:func:`~affectkit.models.export.export_mtcnn_onnx`); a copy ships in
-``affectkit/weights/mtcnn``. Everything around them is a faithful numpy port of
+(:func:`~affectkit.models.export.export_mtcnn_onnx`). ``affectkit/weights/mtcnn`` ships
+the three graphs without their weights; these are read when the detector loads from
+the installed facenet-pytorch wheel (:mod:`affectkit.faces.mtcnn_weights`). Everything around them is a faithful numpy port of
 facenet-pytorch 2.5.3's ``detect_face`` and ``MTCNN.detect``: the same pyramid
 (``12 / min_face_size`` times ``factor`` per level), the same area resampling
 (``interpolate(mode="area")``, i.e. adaptive average pooling, read off one summed-area
@@ -31,6 +32,7 @@ import numpy as np
 
 from affectkit.errors import WeightsError, printable
 from affectkit.faces.batching import padded_size
+from affectkit.faces.mtcnn_weights import mtcnn_initializers
 from affectkit.faces.types import Face
 from affectkit.onnxrt import check_names, read_json, session
 
@@ -254,7 +256,8 @@ class OnnxMTCNN:
     ------
     WeightsError
         With a one-line ``FILE: problem`` message, if a network or the card is missing
-        or malformed, or onnxruntime is not installed.
+        or malformed, facenet-pytorch's weights are not installed (the message names
+        the command), or onnxruntime is not installed.
     """
 
     name = "mtcnn"
@@ -286,7 +289,8 @@ class OnnxMTCNN:
         for n in NETS:
             sec = nets[n]
             path = self.model_dir / str(sec.get("file", f"{n}.onnx"))
-            sess = session(path, threads=threads, what=f"MTCNN {n} ONNX model")
+            sess = session(path, threads=threads, what=f"MTCNN {n} ONNX model",
+                           initializers=mtcnn_initializers(sec, card_file))
             check_names(sess, sec.get("input_names", []), sec.get("output_names", []), path)
             self._sessions[n] = sess
             self._inputs[n] = sec["input_names"][0]

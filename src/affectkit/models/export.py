@@ -47,6 +47,8 @@ from affectkit.io.media import expand_inputs, media_kind, read_image
 from affectkit.io.write import StagedOutputs, check_output_path
 from affectkit.models.card import load_model, peek_kind
 from affectkit.models.preprocess import BUNDLED, bundled_path, face_input
+from affectkit.faces.mtcnn_weights import INSTALL as MTCNN_INSTALL
+from affectkit.faces.mtcnn_weights import mtcnn_initializers
 from affectkit.onnxrt import session
 from affectkit.paths import shared_dir
 
@@ -200,6 +202,49 @@ def _export_graph(module: nn.Module, example: torch.Tensor, path: Path, inputs: 
     onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def _strip_weights(path: Path, state: dict[str, np.ndarray], file: str) -> dict:
+    """Move the initializers of the graph at ``path`` that are tensors of ``state`` out of it.
+
+    They become ONNX external data, which :func:`affectkit.onnxrt.session` fills from
+    ``state``'s file at load time (a third party's weights are not copied into affectkit).
+    Constants the exporter made (shapes and the like) stay in the graph.
+
+    Returns
+    -------
+    dict
+        ``{"file": file, "initializers": {name: {"key": state key, "shape": [...]}}}``, the
+        card's ``weights`` entry for this graph.
+
+    Raises
+    ------
+    WeightsError
+        If an initializer matches more than one tensor of ``state`` and none by name.
+    """
+    import onnx
+    from onnx import external_data_helper, numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {}
+    for t in model.graph.initializer:
+        a = numpy_helper.to_array(t)
+        hits = [k for k, v in state.items() if v.size == a.size and v.dtype == a.dtype
+                and np.array_equal(v.reshape(a.shape), a)]
+        if not hits:
+            continue
+        if t.name not in hits and len(hits) > 1:
+            raise WeightsError(f"{printable(path)}: initializer {t.name} equals several weights ({', '.join(hits)})")
+        inits[t.name] = {"key": t.name if t.name in hits else hits[0], "shape": list(a.shape)}
+        external_data_helper.set_external_data(t, location=file, offset=0, length=a.nbytes)
+        t.data_location = onnx.TensorProto.EXTERNAL
+        for field_name in ("raw_data", "float_data", "double_data", "int32_data", "int64_data"):
+            t.ClearField(field_name)
+    missing = set(state) - {v["key"] for v in inits.values()}
+    if missing:
+        raise WeightsError(f"{printable(path)}: weights {', '.join(sorted(missing))} are not initializers of the graph")
+    onnx.save(model, str(path))
+    return {"file": file, "initializers": inits}
 
 
 def _difference(module: nn.Module, sess, batches: Sequence[np.ndarray], outputs: Sequence[str],
@@ -419,7 +464,11 @@ def export_mtcnn_onnx(out_dir: str | Path, *, opset: int = OPSET, check_images: 
                       tolerance: float = TOLERANCE, threads: int | None = 1) -> ExportResult:
     """Export MTCNN's P-, R- and O-net (Zhang et al. 2016) to ONNX, with ``mtcnn.json``.
 
-    The weights are facenet-pytorch's (MIT), which ship in its wheel. The check feeds
+    The weights are facenet-pytorch's (MIT), which ship in its wheel, and they stay
+    there: the graphs are written without them (ONNX external data, a few kB each), and
+    the card maps each initializer to its tensor in ``{pnet,rnet,onet}.pt``, from which
+    :class:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN` fills them when it loads
+    (:mod:`affectkit.faces.mtcnn_weights`). The check runs the graphs that way. It feeds
     torch and ONNX Runtime the very inputs facenet-pytorch's MTCNN gives each network
     (every pyramid level for the P-net, the candidate crops for the R- and O-net) while
     detecting faces in real photos (``single_face.jpg`` and ``multi_face.jpg`` of the
@@ -477,10 +526,12 @@ def export_mtcnn_onnx(out_dir: str | Path, *, opset: int = OPSET, check_images: 
             tmp = staged.temp(path)
             _export_graph(net, torch.from_numpy(batches[0][:1]), tmp, inputs, outputs, dyn, opset,
                           {"affectkit_card": "mtcnn.json", "network": name})
-            sess = session(tmp, threads=threads)
+            weights = _strip_weights(tmp, {k: v.numpy() for k, v in net.state_dict().items()}, f"{name}.pt")
+            # Checked as it will run: the graph without weights, filled from facenet-pytorch's file.
+            sess = session(tmp, threads=threads, initializers=mtcnn_initializers({"weights": weights}, tmp))
             diff.update(_difference(net, sess, batches, outputs, prefix=f"{name}/"))
             sections[name] = {"file": path.name, "input_names": list(inputs), "output_names": list(outputs),
-                              "input_shape": shape, "checked_batches": len(batches)}
+                              "input_shape": shape, "checked_batches": len(batches), "weights": weights}
         _check_tolerance(diff, tolerance, "mtcnn")
         card = {
             "card_version": 1,
@@ -489,7 +540,9 @@ def export_mtcnn_onnx(out_dir: str | Path, *, opset: int = OPSET, check_images: 
             "description": "MTCNN face detector with five landmarks (Zhang et al. 2016, IEEE Signal Processing "
                            "Letters 23(10), 1499-1503), run by affectkit.faces.mtcnn_onnx.OnnxMTCNN",
             "weights": {"source": "facenet-pytorch (facenet_pytorch/data/{pnet,rnet,onet}.pt)",
-                        "licence": "MIT", "version": _versions("facenet-pytorch").get("facenet-pytorch")},
+                        "licence": "MIT", "version": _versions("facenet-pytorch").get("facenet-pytorch"),
+                        "stored": "not in the graphs: read from the installed wheel when the detector loads "
+                                  "(affectkit.faces.mtcnn_weights)", "install": MTCNN_INSTALL},
             "input": {"channels": "rgb", "layout": "NCHW", "dtype": "float32",
                       "normalisation": "(pixel - 127.5) * 0.0078125",
                       "resize": "area (torch.nn.functional.interpolate mode='area', i.e. adaptive average pooling)"},
