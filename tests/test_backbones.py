@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -84,3 +85,24 @@ def test_packaged_imagenet_weights_load_offline():
         out = taps(torch.rand(4, 1, 48, 48))
         assert out["penultimate"].std(0).mean() > 0
         assert torch.isfinite(out["logits"]).all()
+
+
+def test_random_init_features_are_one_fixed_network(tmp_path):
+    """The random-weights control is reproducible: the same seed gives the same features, and the
+    global generator is left alone (it used to take whatever torch's RNG held, cached on disk)."""
+    from affectkit.data.faceset import FaceSet
+    from affectkit.training.features import extract_features
+
+    rng = np.random.default_rng(0)
+    faces = FaceSet(rng.integers(0, 256, (4, 48, 48), dtype=np.uint8), np.zeros(4, np.int64),
+                    np.full((4, 2), np.nan, np.float32), np.arange(4).astype(str), [f"f{i}" for i in range(4)])
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    a = extract_features(faces, "mobilenet_v2", ["penultimate"], input_size=64, pretrained=False)["penultimate"]
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.manual_seed(999)
+    b = extract_features(faces, "mobilenet_v2", ["penultimate"], input_size=64, pretrained=False)["penultimate"]
+    c = extract_features(faces, "mobilenet_v2", ["penultimate"], input_size=64, pretrained=False,
+                         init_seed=1)["penultimate"]
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 0.1 * np.abs(a).max()  # another seed, another network

@@ -41,6 +41,7 @@ def extract_features(
     pretrained: bool = True,
     cache: str | Path | None = None,
     progress: bool = False,
+    init_seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Run a frozen ImageNet backbone over faces and return the tapped activations.
 
@@ -60,7 +61,11 @@ def extract_features(
     weights : str or Path, optional
         Local ImageNet weights file.
     pretrained : bool
-        False gives random weights (a chance-level control, and tests).
+        False gives random weights (a chance-level control, and tests), drawn from
+        torch's generator seeded with ``init_seed`` (the global generator is left as it
+        was), so the control is one fixed network, reproducible and cached as such.
+    init_seed : int
+        Seed of the random weights when ``pretrained`` is False.
     cache : str or Path, optional
         Folder for one ``.npy`` per (faces, backbone, tap, size); reused when present.
     progress : bool
@@ -91,12 +96,15 @@ def extract_features(
             raise ValueError(f"input_size must be a whole number of pixels from {smallest} to 1024 for {backbone}, "
                              f"got {input_size!r}")
 
-    model = FeatureTaps(backbone, taps, input_size=input_size, pretrained=pretrained, weights=weights)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)  # random-init weights: one fixed network, not whatever the RNG held
+        model = FeatureTaps(backbone, taps, input_size=input_size, pretrained=pretrained, weights=weights)
     feats: dict[str, np.ndarray] = {}
     files: dict[str, Path] = {}
     if cache is not None:
         # One file per tap, so experiments on different taps share what was computed.
-        base = f"{_faces_key(faces)}|{backbone}|{model.input_size}|{pretrained}|{weights}"
+        init = "" if pretrained else f"|init_seed={init_seed}"
+        base = f"{_faces_key(faces)}|{backbone}|{model.input_size}|{pretrained}|{weights}{init}"
         for t in taps:
             files[t] = Path(cache) / f"features-{backbone}-{hashlib.md5(f'{base}|{t}'.encode()).hexdigest()[:16]}.npy"
             if files[t].exists():
