@@ -123,6 +123,26 @@ def test_table_plot_and_annotation_are_written_together(tmp_path, untrained_mode
     assert len(list(iter_video(ann))) == 8
 
 
+def test_circumplex_and_correlation_pictures_from_the_cli(tmp_path, untrained_model):
+    video = write_video(tmp_path / "v.mp4", n_frames=8)
+    out, circ, corr = tmp_path / "t.csv", tmp_path / "c.svg", tmp_path / "r.png"
+    result = _run([str(video), "-o", str(out), "--circumplex", str(circ), "--correlation", str(corr),
+                   "--model", str(untrained_model), "--faces-cropped"])
+    assert result.exit_code == 0, result.output
+    assert "<svg" in circ.read_text() and "valence" in circ.read_text()
+    assert corr.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A table without a face cannot be drawn: one line naming the picture, and nothing is written.
+    blank = write_image(tmp_path / "tiny.png", (8, 8))
+    circ.unlink()
+    out.write_text("kept")
+    result = _run([str(blank), "-o", str(out), "--circumplex", str(circ), "--model", str(untrained_model)])
+    assert result.exit_code == 2 and _errors(result) == [f"error: {circ}: nothing to plot: the table has no face; "
+                                                         "nothing was written"], result.output
+    assert out.read_text() == "kept" and not circ.exists()
+    result = _run([str(video), "-o", str(out), "--circumplex", str(tmp_path / "c.txt")])
+    assert result.exit_code == 2 and "c.txt" in _errors(result)[0]
+
+
 def test_annotating_a_truncated_video_keeps_what_was_decoded(tmp_path, untrained_model):
     cut = truncate(write_video(tmp_path / "v.mp4", n_frames=50), tmp_path / "cut.mp4", 0.5)
     out, ann = tmp_path / "t.csv", tmp_path / "a.mp4"

@@ -102,7 +102,9 @@ def analyze(
     max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),
     smooth: float = typer.Option(0.0, "--smooth", min=0, help="Add *_smooth columns: per-track causal exponential moving average with this time constant, seconds (0 = off)."),
     impute: float = typer.Option(0.0, "--impute", min=0, help="Fill a track's missing frames in gaps up to this many seconds with a moving average of this width, as imputed rows (0 = off)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot (.png/.pdf/.svg)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a plot: valence/arousal timelines and the expression strip per track (.png/.pdf/.svg)."),
+    circumplex: Optional[Path] = typer.Option(None, "--circumplex", help="Also write the valence-arousal circumplex with each track's path (.png/.pdf/.svg)."),
+    correlation: Optional[Path] = typer.Option(None, "--correlation", help="Also write the correlation map of the per-frame scores (.png/.pdf/.svg)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
     audio: bool = typer.Option(False, "--audio", help="Add voice_* and fused_* columns from each video's sound (voice emotion, late fusion with the face)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors. [default: default]"),
@@ -125,8 +127,8 @@ def analyze(
                                     audio_model=audio_model)
         options = options.of(options, detect_every=detect_every, threads=threads)
         with _on_interrupt(f"nothing was written; {output} is as it was"):
-            summary = analyze_to_file(inputs, output, options, plot=plot, annotate=annotate, on_error="collect",
-                                      progress=not quiet)
+            summary = analyze_to_file(inputs, output, options, plot=plot, annotate=annotate, circumplex=circumplex,
+                                      correlation=correlation, on_error="collect", progress=not quiet)
     except AffectkitError as exc:
         _fail(str(exc))
     except ValueError as exc:  # an option out of range (e.g. --max-gap inf)
@@ -150,7 +152,7 @@ def analyze(
         raise typer.Exit(1)
 
 
-NOT_ANALYSIS_OPTIONS = ("inputs", "output", "plot", "annotate", "quiet", "threads")
+NOT_ANALYSIS_OPTIONS = ("inputs", "output", "plot", "circumplex", "correlation", "annotate", "quiet", "threads")
 """The parameters of ``analyze`` that are not analysis options: its inputs and outputs,
 ``--quiet``, and ``--threads`` (``batch`` has its own: threads per worker). ``batch``
 takes every other option of ``analyze``, as ``analyze`` declares it."""

@@ -598,6 +598,8 @@ def analyze_to_file(
     *,
     plot: str | Path | None = None,
     annotate: str | Path | None = None,
+    circumplex: str | Path | None = None,
+    correlation: str | Path | None = None,
     on_error: str = "raise",
     progress: bool = False,
     **changes,
@@ -623,6 +625,13 @@ def analyze_to_file(
     annotate : str or Path, optional
         Also write a copy of the single input with boxes and predictions drawn
         (:func:`affectkit.viz.annotate`): ``.mp4`` for a video, an image suffix for an image.
+    circumplex : str or Path, optional
+        Also draw the faces on the valence-arousal plane, each track's path as a line
+        (:func:`affectkit.viz.plot_circumplex`): ``.png``, ``.pdf`` or ``.svg``.
+    correlation : str or Path, optional
+        Also draw the correlations of the per-frame scores
+        (:func:`affectkit.viz.plot_expression_correlation`), as in Jin et al. 2019's
+        feature analysis: ``.png``, ``.pdf`` or ``.svg``.
     {options}
 
     Returns
@@ -637,7 +646,8 @@ def analyze_to_file(
     InputError
         As :func:`analyze`, and, before any work, for an output of the wrong format,
         in a missing or read-only folder, or that is a folder; for ``annotate`` with
-        other than exactly one input file.
+        other than exactly one input file; naming the picture, when the table has too
+        few faces to draw it (nothing is written then).
     WeightsError
         If the model cannot be loaded.
     OptionError
@@ -648,7 +658,9 @@ def analyze_to_file(
     options = AnalyzeOptions.of(options, **changes)
     _check_on_error(on_error)
     files = _files(inputs)
-    outputs = _check_outputs(output, plot, annotate, files)
+    pictures = {k: v for k, v in (("plot", plot), ("circumplex", circumplex), ("correlation", correlation))
+                if v is not None}
+    outputs = _check_outputs(output, pictures, annotate, files)
     for folder in {p.parent for p in outputs}:
         remove_stale_temps(folder)  # left by runs that were killed outright
     analyzer, bar = _start(files, progress, options)
@@ -658,14 +670,20 @@ def analyze_to_file(
             writer.write(chunk)
         if writer.rows:
             table = writer.commit()
-            if plot is not None or annotate is not None:
+            if pictures or annotate is not None:
                 from affectkit.table import read_table
 
                 df = read_table(table)
-            if plot is not None:
-                from affectkit.viz import plot_table
+            if pictures:
+                from affectkit import viz
 
-                plot_table(df, staged.temp(plot))
+                draw = {"plot": viz.plot_table, "circumplex": viz.plot_circumplex,
+                        "correlation": viz.plot_expression_correlation}
+                for kind, path in pictures.items():
+                    try:
+                        draw[kind](df, staged.temp(path))
+                    except ValueError as exc:  # e.g. no face to draw: say which picture, write nothing
+                        raise InputError(path, f"{exc}; nothing was written") from None
             if annotate is not None:
                 from affectkit.viz import annotate as write_annotated
 
@@ -678,11 +696,11 @@ def analyze_to_file(
     }
 
 
-def _check_outputs(output, plot, annotate, files: list[Path]) -> list[Path]:
+def _check_outputs(output, pictures: dict, annotate, files: list[Path]) -> list[Path]:
     """Validate every output of :func:`analyze_to_file` before any work; returns them."""
     outputs = [check_table_path(output)]
-    if plot is not None:
-        outputs.append(check_output_path(plot, PLOT_SUFFIXES, "plot"))
+    for kind, path in pictures.items():
+        outputs.append(check_output_path(path, PLOT_SUFFIXES, kind))
     if annotate is not None:
         if len(files) != 1:
             raise InputError(annotate, f"--annotate needs exactly one input file, got {len(files)}")
@@ -691,7 +709,7 @@ def _check_outputs(output, plot, annotate, files: list[Path]) -> list[Path]:
         outputs.append(check_output_path(annotate, allowed, f"annotated {kind}"))
     resolved = [p.resolve() for p in outputs]
     if len(set(resolved)) < len(resolved):
-        raise InputError(outputs[-1], "the table, plot and annotated outputs must be different files")
+        raise InputError(outputs[-1], "the table, pictures and annotated outputs must be different files")
     inputs = {f.resolve() for f in files}
     for p, r in zip(outputs, resolved):
         if r in inputs:
