@@ -63,7 +63,8 @@ GROUPS = {
     "jin": ("Frozen ImageNet features: backbones and layers (Jin et al. 2019)",
             "A frozen backbone's tap feeds a logistic-regression head. Train: 5,000 FER-2013 training faces drawn "
             "per seed; test: FER-2013 PrivateTest (3,589 faces); faces upscaled from 48 to 96 px. Logistic "
-            "regression is deterministic, so the spread over seeds comes from the training subset only. "
+            "regression is deterministic, so the spread over seeds comes from the training subset only; the "
+            "random-weights control is one network, drawn from torch's generator seeded with 0. "
             "Jin et al. compare VGG's 1000-d output with its 4096-d fc6; VGG, AlexNet and the ResNets have no "
             "ImageNet weights on this offline machine, so the comparison runs on the two backbones that do "
             "(put their weights in $AFFECTKIT_WEIGHTS_DIR to add them)."),
