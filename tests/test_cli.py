@@ -96,3 +96,18 @@ def test_tracking_options(media, untrained_model, tmp_path):
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out)
     assert len(df) == 5 and df["track_id"].isna().all() and not df["imputed"].any()
+
+
+def test_help_imports_no_numerical_library():
+    """``affectkit --help`` stays fast (issue 16: <= 0.3 s): the command line imports no numpy,
+    pandas, OpenCV, PyAV, ONNX Runtime or torch until a command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.argv = ['affectkit', '--help']\nfrom affectkit.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = {'numpy', 'pandas', 'cv2', 'av', 'onnxruntime', 'torch'}\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & heavy))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Usage" in r.stdout, r.stderr[-2000:]
+    assert "LOADED []" in r.stdout, r.stdout[-500:]

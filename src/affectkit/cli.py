@@ -16,7 +16,7 @@ from typing import List, Optional
 import typer
 
 from affectkit.errors import AffectkitError, printable, reject_unknown
-from affectkit.io.media import DEFAULT_MAX_PIXELS
+from affectkit.io.limits import DEFAULT_MAX_PIXELS
 
 MAX_SIDE = 1024
 """Largest face or backbone input side, pixels, that the options accept (a face crop larger

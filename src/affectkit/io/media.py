@@ -21,12 +21,11 @@ from typing import Iterator
 import numpy as np
 
 from affectkit.errors import InputError, one_line
+from affectkit.io.limits import DEFAULT_MAX_PIXELS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Largest image, in pixels (width x height), that is read at all (``--max-pixels``)."""
 
 WORK_PIXELS = 16_000_000
 """Images larger than this are decoded downscaled to about this many pixels for
