@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 _FORBIDDEN = 1e6  # cost of a pair that fails the gate; never accepted
 
@@ -168,7 +167,14 @@ class Tracker:
         scale = np.maximum(size_t / np.maximum(size_d, 1e-6), size_d / np.maximum(size_t, 1e-6))
         cost = 1.0 - box_iou(pred, boxes) + dist
         cost[(dist > self.max_distance) | (scale > self.max_scale)] = _FORBIDDEN
-        rows, cols = linear_sum_assignment(cost)
+        if min(cost.shape) == 1:  # one track or one face: the best pair is the assignment
+            k = int(np.argmin(cost))
+            rows, cols = np.array([k // cost.shape[1]]), np.array([k % cost.shape[1]])
+        else:
+            # scipy.optimize takes about 0.2 s to import: paid only when there is a real assignment.
+            from scipy.optimize import linear_sum_assignment
+
+            rows, cols = linear_sum_assignment(cost)
         keep = cost[rows, cols] < _FORBIDDEN
         return rows[keep], cols[keep]
 
