@@ -57,3 +57,14 @@ def test_bad_arguments():
         fit_class_bias(probs, -np.ones(100, int))
     with pytest.raises(ValueError, match="two folds"):
         cross_fitted_predictions(probs, labels, np.zeros(100))
+
+
+def test_min_recall_objective_lifts_the_weakest_class():
+    probs, labels = _under_predicted(seed=3)
+    pred0 = probs.argmax(1)
+    weakest0 = min((pred0[labels == c] == c).mean() for c in range(3))
+    bias = fit_class_bias(probs, labels, objective="min_recall", max_accuracy_drop=0.02)
+    pred = (np.log(probs) + bias).argmax(1)
+    assert min((pred[labels == c] == c).mean() for c in range(3)) > weakest0 + 0.1
+    with pytest.raises(ValueError, match="objective"):
+        fit_class_bias(probs, labels, objective="accuracy")

@@ -16,18 +16,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def _scores(logp: np.ndarray, labels: np.ndarray, bias: np.ndarray, n_classes: int) -> tuple[float, float]:
+OBJECTIVES = ("uar", "min_recall")
+
+
+def _scores(logp: np.ndarray, labels: np.ndarray, bias: np.ndarray, n_classes: int,
+            objective: str = "uar") -> tuple[float, float]:
     pred = (logp + bias).argmax(1)
-    recall = [float((pred[labels == c] == c).mean()) for c in range(n_classes) if (labels == c).any()]
-    return float((pred == labels).mean()), float(np.mean(recall))
+    recall = np.array([(pred[labels == c] == c).mean() for c in range(n_classes) if (labels == c).any()])
+    # min_recall: the weakest class first, UAR as a tie-break.
+    value = recall.mean() if objective == "uar" else recall.min() + 1e-3 * recall.mean()
+    return float((pred == labels).mean()), float(value)
 
 
-def fit_class_bias(probs: np.ndarray, labels: np.ndarray, *, max_accuracy_drop: float = 0.01,
+def fit_class_bias(probs: np.ndarray, labels: np.ndarray, *, objective: str = "uar", max_accuracy_drop: float = 0.01,
                    span: float = 2.0, step: float = 0.05, rounds: int = 3) -> np.ndarray:
-    """Per-class logit offsets that maximise UAR, with accuracy at most ``max_accuracy_drop`` lower.
+    """Per-class logit offsets that maximise UAR (or the lowest class recall), with accuracy at most ``max_accuracy_drop`` lower.
 
     Coordinate ascent over a grid: each class's offset in turn is set to the grid value
-    that gives the best UAR among those keeping accuracy within the bound, for
+    that gives the best objective among those keeping accuracy within the bound, for
     ``rounds`` passes. The last class's offset stays 0 (softmax ignores a common shift).
 
     Parameters
@@ -36,6 +42,8 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray, *, max_accuracy_drop: 
         ``(N, C)`` class probabilities (rows sum to 1), e.g. after test-time augmentation.
     labels : np.ndarray
         ``(N,)`` integer labels in ``[0, C)``; negative labels are ignored.
+    objective : {"uar", "min_recall"}
+        What to raise: the mean of the class recalls, or the lowest one (UAR breaking ties).
     max_accuracy_drop : float
         Largest accuracy loss allowed, as a fraction (0.01 = one point).
     span, step : float
@@ -57,6 +65,8 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray, *, max_accuracy_drop: 
     labels = np.asarray(labels)
     if probs.ndim != 2 or labels.shape != (len(probs),):
         raise ValueError(f"probs must be (N, C) and labels (N,), got {probs.shape} and {labels.shape}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if not (0 <= max_accuracy_drop < 1 and span > 0 and 0 < step <= span and rounds >= 1):
         raise ValueError("max_accuracy_drop must be in [0, 1), span > 0, 0 < step <= span, rounds >= 1")
     keep = labels >= 0
@@ -69,13 +79,13 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray, *, max_accuracy_drop: 
     grid = np.round(np.arange(-span, span + step / 2, step), 6)
     for _ in range(rounds):
         for c in range(n_classes - 1):
-            best, best_uar = bias[c], _scores(logp, labels, bias, n_classes)[1]
+            best, best_value = bias[c], _scores(logp, labels, bias, n_classes, objective)[1]
             for v in grid:
                 trial = bias.copy()
                 trial[c] = v
-                acc, uar = _scores(logp, labels, trial, n_classes)
-                if acc >= floor - 1e-12 and uar > best_uar + 1e-12:
-                    best, best_uar = v, uar
+                acc, value = _scores(logp, labels, trial, n_classes, objective)
+                if acc >= floor - 1e-12 and value > best_value + 1e-12:
+                    best, best_value = v, value
             bias[c] = best
     return bias.astype(np.float32)
 
