@@ -43,12 +43,12 @@ from torch import nn
 
 from affectkit.errors import InputError, WeightsError, printable
 from affectkit.expressions import EXPRESSIONS
+from affectkit.faces.mtcnn_weights import INSTALL as MTCNN_INSTALL
+from affectkit.faces.mtcnn_weights import mtcnn_initializers
 from affectkit.io.media import expand_inputs, media_kind, read_image
 from affectkit.io.write import StagedOutputs, check_output_path
 from affectkit.models.card import load_model, peek_kind
 from affectkit.models.preprocess import BUNDLED, bundled_path, face_input
-from affectkit.faces.mtcnn_weights import INSTALL as MTCNN_INSTALL
-from affectkit.faces.mtcnn_weights import mtcnn_initializers
 from affectkit.onnxrt import session
 from affectkit.paths import shared_dir
 
