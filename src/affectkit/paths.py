@@ -23,3 +23,37 @@ def cache_dir() -> Path:
     path = Path(env) if env else Path.home() / ".cache" / "affectkit"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def package_data_file(package: str, name: str, *, weights_dir: bool = True) -> Path | None:
+    """A data file of an installed package, found without importing the package.
+
+    Third-party weights that a PyPI wheel ships (facenet-pytorch's MTCNN, silero-vad's
+    Silero VAD) are read from the wheel, never copied into affectkit. Those packages
+    import torch, so they are located with :func:`importlib.util.find_spec`, which does
+    not run them.
+
+    Parameters
+    ----------
+    package : str
+        Top-level module name, e.g. ``"facenet_pytorch"``.
+    name : str
+        File name inside the package's ``data`` folder.
+    weights_dir : bool
+        Look in ``$AFFECTKIT_WEIGHTS_DIR`` first (machines without a package index).
+
+    Returns
+    -------
+    Path or None
+        An existing file, or None when neither place has it.
+    """
+    import importlib.util
+
+    folders = [Path(d) for d in [os.environ.get("AFFECTKIT_WEIGHTS_DIR")] if d and weights_dir]
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):  # a broken install, or an import hook that hides it
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) / "data" for p in spec.submodule_search_locations]
+    return next((f / name for f in folders if (f / name).is_file()), None)

@@ -31,12 +31,12 @@ seconds of speech chunks.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from affectkit.paths import package_data_file
 
 VAD_RATE = 16000
 """Sample rate, Hz, the detector runs at (other rates are resampled first)."""
@@ -171,14 +171,11 @@ def silero_weights_path() -> Path:
     """
     from affectkit.errors import WeightsError
 
-    folder = os.environ.get("AFFECTKIT_WEIGHTS_DIR")
-    if folder and (Path(folder) / SILERO_FILE).is_file():
-        return Path(folder) / SILERO_FILE
-    try:
-        return silero_package_file(SILERO_FILE)
-    except WeightsError:
+    path = package_data_file("silero_vad", SILERO_FILE)
+    if path is None:
         raise WeightsError(f"Silero VAD weights {SILERO_FILE} not found: install them with `{SILERO_INSTALL}` "
-                           "(the silero-vad wheel ships them; MIT)") from None
+                           "(the silero-vad wheel ships them; MIT)")
+    return path
 
 
 def silero_package_file(name: str) -> Path:
@@ -191,10 +188,9 @@ def silero_package_file(name: str) -> Path:
     """
     from affectkit.errors import WeightsError
 
-    spec = importlib.util.find_spec("silero_vad")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(folder) / "data" / name).is_file():
-            return Path(folder) / "data" / name
+    path = package_data_file("silero_vad", name, weights_dir=False)
+    if path is not None:
+        return path
     raise WeightsError(f"silero-vad's {name} is not installed: {SILERO_INSTALL}")
 
 

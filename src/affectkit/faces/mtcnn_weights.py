@@ -25,14 +25,13 @@ and the storage type names only), so nothing else a pickle could name is ever ru
 from __future__ import annotations
 
 import collections
-import importlib.util
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
 from affectkit.errors import WeightsError, one_line, printable
+from affectkit.paths import package_data_file
 
 PACKAGE = "facenet-pytorch==2.5.3"
 INSTALL = f"pip install --no-deps {PACKAGE}"
@@ -59,16 +58,9 @@ def mtcnn_weight_file(net: str) -> Path:
     WeightsError
         One line naming the install command, if neither place has the file.
     """
-    folders = [Path(d) for d in [os.environ.get("AFFECTKIT_WEIGHTS_DIR")] if d]
-    try:
-        spec = importlib.util.find_spec("facenet_pytorch")
-    except (ImportError, ValueError):  # a broken install, or an import hook that hides it
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        folders += [Path(p) / "data" for p in spec.submodule_search_locations]
-    for folder in folders:
-        if (folder / f"{net}.pt").is_file():
-            return folder / f"{net}.pt"
+    path = package_data_file("facenet_pytorch", f"{net}.pt")
+    if path is not None:
+        return path
     raise WeightsError(f"MTCNN weights {net}.pt not found: install them with `{INSTALL}` "
                        "(facenet-pytorch's wheel ships them; MIT), or use --detector haar")
 
