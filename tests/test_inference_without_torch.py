@@ -82,7 +82,7 @@ def test_onnx_table_matches_the_torch_table(media):
     files = [media / "single_face.mp4", media / "multi_face.jpg"]
 
     def table(recognizer=None, detector=None):
-        a = Analyzer(every=6, threads=1)
+        a = Analyzer(every=6, threads=1, detect_every=1)  # the detectors compared on every frame
         assert type(a.recognizer).__name__ == "OnnxRecognizer" and type(a.detector).__name__ == "OnnxMTCNN"
         a.recognizer = recognizer or a.recognizer
         a.detector = detector or a.detector
@@ -149,31 +149,93 @@ def test_numpy_vad_matches_the_torch_network(shared):
     assert (ref >= vad.SPEECH_THRESHOLD).mean() > 0.3  # speech is found: the comparison is not of zeros
 
 
-def test_detect_every_runs_the_detector_on_every_kth_frame_and_follows_faces(tmp_path):
+def test_detect_every_follows_faces_with_the_onet_and_detects_again_when_one_is_lost(tmp_path):
     from affectkit.errors import OptionError
     from affectkit.pipeline import Analyzer
 
-    video = write_face_video(tmp_path / "v.mp4", n_frames=20, fps=10)
-    full = Analyzer(threads=1, batch_frames=8)
-    sparse = Analyzer(threads=1, detect_every=3, batch_frames=8)
-    seen = []
+    # the face is gone in frame 7 and back from frame 8
+    video = write_face_video(tmp_path / "v.mp4", n_frames=20, fps=10, absent=(7,))
+    full = Analyzer(threads=1, batch_frames=8, detect_every=1, track=False)
+    sparse = Analyzer(threads=1, detect_every=3, batch_frames=8, track=False)
+    from affectkit.io.media import iter_frames
+
+    images = [f.image for f in iter_frames(video, 1)]
+    detected = []  # the frames the detector ran on
     real = sparse.detector.detect_batch
-    sparse.detector.detect_batch = lambda frames: seen.append(len(frames)) or real(frames)
+    sparse.detector.detect_batch = lambda frames: detected.extend(
+        next(i for i, im in enumerate(images) if np.array_equal(im, f)) for f in frames) or real(frames)
     a = full.run_source(video)
     b = sparse.run_source(video)
-    assert sum(seen) == 7  # frames 0, 3, ..., 18 of 20, across chunks of 8
     assert len(a) == len(b) == 20
-    boxes = np.array([[r["x"], r["y"], r["width"], r["height"]] for r in b], float)
-    detected = [0, 3, 6, 9, 12, 15, 18]
-    for i in range(20):  # in between, the box of the last detection is held
-        assert np.allclose(boxes[i], boxes[max(d for d in detected if d <= i)])
-    assert not np.allclose(boxes[0], boxes[18])  # the face drifts: detections do move it
-    # the held faces are still recognised in their own frame: not copies of the detected frame's output
-    assert b[1]["happiness"] != b[0]["happiness"]
+    # at most 3 frames apart, and at once where the followed face is lost (7); with no face
+    # held, the face that comes back in frame 8 is found at the next scheduled detection (10).
+    # (The O-net is less sure of this drawn face than of real ones: a followed face scoring
+    # below min_score also counts as lost and is detected again.)
+    assert detected[:4] == [0, 3, 6, 7] and 10 in detected and not {8, 9} & set(detected)
+    assert all(b - a <= 3 for a, b in zip(detected, detected[1:])) and detected[-1] >= 17
+    assert sparse.detections == len(detected) < 16
+    assert [r.get("face") is not None for r in b] == [i not in (7, 8, 9) for i in range(20)]
+    assert [r.get("face") is not None for r in a] == [i != 7 for i in range(20)]
+    boxes_a = np.array([[r.get(c, np.nan) for c in ("x", "y", "width", "height")] for r in a], float)
+    boxes_b = np.array([[r.get(c, np.nan) for c in ("x", "y", "width", "height")] for r in b], float)
+    followed = [i for i in range(20) if i not in detected and i not in (7, 8, 9)]
+    assert len(followed) >= 5
+    for i in followed:  # the O-net's own box, score and landmarks: close to a fresh detection's
+        assert not np.allclose(boxes_b[i], boxes_b[i - 1])
+        assert box_iou(boxes_a[i], boxes_b[i]) > 0.85, i
+        assert b[i]["face_score"] != b[i - 1]["face_score"] and b[i]["face_score"] >= 0.9
+        assert np.isfinite(b[i]["landmark_left_eye_x"])
     with pytest.raises(OptionError, match="detect_every"):
         Analyzer(detect_every=0)
     with pytest.raises(OptionError, match="threads"):
         Analyzer(threads=-1)
+
+
+def box_iou(a, b) -> float:
+    """IoU of two ``x, y, width, height`` boxes."""
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+@pytest.mark.parametrize("fps, expected", [(30, [0, 3, 6, 9]), (10, list(range(12)))])
+def test_by_default_faces_are_detected_every_tenth_of_a_second_of_video(tmp_path, fps, expected):
+    from affectkit.io.media import iter_frames
+    from affectkit.pipeline import DETECT_INTERVAL_S, Analyzer
+
+    assert DETECT_INTERVAL_S == 0.1
+    video = write_face_video(tmp_path / "v.mp4", n_frames=12, fps=fps)
+    images = [f.image for f in iter_frames(video, 1)]
+    a = Analyzer(threads=1, track=False)
+    assert a.detect_every is None
+    a.detector.min_score = 0.5  # the O-net is less sure of the drawn face than of real ones: keep it followed
+    detected = []
+    real = a.detector.detect_batch
+    a.detector.detect_batch = lambda frames: detected.extend(
+        next(i for i, im in enumerate(images) if np.array_equal(im, f)) for f in frames) or real(frames)
+    rows = a.run_source(video)
+    assert detected == expected and all(r.get("face") is not None for r in rows)
+
+
+@pytest.mark.parametrize("name", ["mtcnn", "haar"])
+def test_follow_moves_with_the_face_and_drops_a_face_that_is_gone(media, name):
+    from affectkit.faces.detect import create_detector
+    from affectkit.io.media import read_image
+
+    image = read_image(media / "single_face.jpg")
+    det = create_detector(name, threads=1)
+    (faces,) = det.detect_batch([image])
+    face = max(faces, key=lambda f: f.box[2])
+    moved = np.roll(image, (9, -12), axis=(0, 1))  # the face 12 px left and 9 px down
+    (again,) = det.follow(moved, [face])
+    fresh = max(det.detect_batch([moved])[0], key=lambda f: f.box[2])
+    # it moved with the face: closer to a detection in the moved image than the old box is
+    assert box_iou(again.box, fresh.box) > max(0.85, box_iou(face.box, fresh.box))
+    if name == "mtcnn":  # fresh landmarks, where a detection in the moved image puts them
+        assert np.abs(again.landmarks - fresh.landmarks).max() < 0.06 * fresh.box[2]
+    blank = np.full_like(image, 120)
+    assert det.follow(blank, [face]) == []
+    assert det.follow(image, []) == []
 
 
 def test_haar_detects_on_a_shrunk_frame_and_maps_boxes_back(media):

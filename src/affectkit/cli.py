@@ -108,7 +108,7 @@ def analyze(
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Also write an annotated copy of a single input (video: .mp4)."),
     audio: bool = typer.Option(False, "--audio", help="Add voice_* and fused_* columns from each video's sound (voice emotion, late fusion with the face)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Voice model for --audio: default (EmoDB MLP) or an audio .safetensors. [default: default]"),
-    detect_every: int = typer.Option(1, "--detect-every", min=1, help="Run the face detector on every K-th analysed frame; in between, the last faces found are followed."),
+    detect_every: Optional[int] = typer.Option(None, "--detect-every", min=1, show_default=False, help="Run the face detector on every K-th analysed frame (1 = every frame); in between, each face is re-found from the frame before, and a lost face triggers a detection. [default: every 0.1 s of video]"),
     threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads for detection and the model (0 = one per core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
@@ -760,7 +760,7 @@ def live(
     model: str = typer.Option("default", "--model", help="Bundled model name, .onnx file, or .safetensors path."),
     tta: TTA = typer.Option(TTA.flip, "--tta", help="Test-time augmentation: flip, multi, none."),
     min_face_size: int = typer.Option(40, "--min-face-size", min=12, help="Smallest face searched, pixels."),
-    detect_every: int = typer.Option(1, "--detect-every", min=1, help="Run the face detector on every K-th analysed frame."),
+    detect_every: Optional[int] = typer.Option(None, "--detect-every", min=1, show_default=False, help="Run the face detector on every K-th analysed frame (1 = every frame); faces are followed in between. [default: every 0.1 s]"),
     threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0 = one per core)."),
     track: bool = typer.Option(True, "--track/--no-track", help="Follow each face across frames (track_id)."),
     max_gap: float = typer.Option(1.0, "--max-gap", min=0, help="Seconds a face may go undetected and keep its track_id."),

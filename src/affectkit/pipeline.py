@@ -36,6 +36,11 @@ from affectkit.table import face_rows, make_table, table_columns
 from affectkit.timeline import Timeline
 
 
+DETECT_INTERVAL_S = 0.1
+"""Video time, seconds, between face detections by default (``detect_every=None``): a face
+that enters is found within this long, and faces are followed in between."""
+
+
 def _add_voice(rows, track):
     """Voice and fused columns for rows (:func:`affectkit.audio.voice.add_voice_columns`)."""
     from affectkit.audio.voice import add_voice_columns as add
@@ -109,13 +114,22 @@ class AnalyzeOptions:
         (100 megapixels). Above :data:`~affectkit.io.media.WORK_PIXELS` (16
         megapixels) images are decoded downscaled for detection, with boxes and
         landmarks in source pixels.
-    detect_every : int
-        Run the face detector on every K-th analysed frame only (>= 1; default 1 =
-        every frame). In between, the faces found last are followed: their boxes and
-        landmarks are kept and the faces are cropped and recognised again in each
-        frame (a cheap stand-in for detection when people move little between
-        detections; ``face_score`` is the last detection's). Each source starts with a
-        detection.
+    detect_every : int or None
+        How often the face detector runs on a video. None (the default): whenever
+        :data:`DETECT_INTERVAL_S` (0.1 s) of video time has passed since the last
+        detection (every 3rd frame at 24-30 fps; every analysed frame once they are
+        that far apart, e.g. with ``every=5``; live sources by their clock). An integer
+        K >= 1: every K-th analysed frame (1 = every frame). In between, the faces are
+        followed, as video face trackers do (OpenFace 2.0, Baltrušaitis et al. 2018,
+        follows landmarks from frame to frame and detects again when tracking fails).
+        With MTCNN, the O-net alone re-finds each face from its box in the frame before
+        (fresh box, landmarks and ``face_score``:
+        :meth:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN.follow`); with Haar, the cascade
+        searches near each face (:meth:`~affectkit.faces.detect.HaarDetector.follow`).
+        A frame where a followed face is lost is detected at once; a face that enters
+        appears at the next detection. Each source starts with a detection; images are
+        always detected. ``benchmarks/detect_every.py`` measures what it costs against
+        detecting on every frame (docs/detect_every.md).
     threads : int
         ONNX Runtime intra-op threads of the detector and the model; >= 0; 0 (the
         default) = one per physical core of the machine (ONNX Runtime's choice). 1
@@ -142,7 +156,7 @@ class AnalyzeOptions:
     impute: float = 0.0
     audio: str | Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
-    detect_every: int = 1
+    detect_every: int | None = None
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -163,8 +177,10 @@ class AnalyzeOptions:
         if not self.min_face_size >= 1:
             raise OptionError("min_face_size",
                               f"min_face_size must be a positive number of pixels, got {self.min_face_size}")
-        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) or self.detect_every < 1:
-            raise OptionError("detect_every", f"detect_every must be an integer >= 1, got {self.detect_every!r}")
+        if self.detect_every is not None and (isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int)
+                                              or self.detect_every < 1):
+            raise OptionError("detect_every", f"detect_every must be None (every {DETECT_INTERVAL_S} s of video) "
+                                              f"or an integer >= 1, got {self.detect_every!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise OptionError("threads", f"threads must be an integer >= 0 (0: one per core), got {self.threads!r}")
         if not self.batch_frames >= 1:
@@ -198,6 +214,25 @@ class AnalyzeOptions:
 def _check_on_error(on_error: str) -> None:
     if on_error not in ON_ERROR:
         raise OptionError("on_error", f"on_error must be 'raise' or 'collect', got {on_error!r}")
+
+
+@dataclass
+class DetectionSchedule:
+    """Where one stream of frames is in ``detect_every``'s cycle.
+
+    Attributes
+    ----------
+    held : list of Face
+        The faces of the frame before (found or followed), in its pixels.
+    until_detect : int
+        Analysed frames before the next detection (``detect_every`` K); 0 detects the next frame.
+    detected_s : float
+        Video time, seconds, of the last detection (``detect_every`` None); -inf before the first.
+    """
+
+    held: list[Face] = dataclasses.field(default_factory=list)
+    until_detect: int = 0
+    detected_s: float = -math.inf
 
 
 class Analyzer:
@@ -238,8 +273,8 @@ class Analyzer:
         self.detector = None if o.faces_cropped else create_detector(o.detector, min_face_size=o.min_face_size,
                                                                      threads=o.threads or None)
         self.detect_every = o.detect_every
-        self._held: list[Face] = []  # the faces of the last detection (detect_every > 1)
-        self._until_detect = 0  # analysed frames of the source before the next detection
+        self.schedule = DetectionSchedule()  # where the current source is in detect_every's cycle
+        self.detections = 0  # frames the detector ran on (detect_every other than 1)
         self.faces_cropped = o.faces_cropped
         # The card says how the model's training faces were framed (timm's rule: the model
         # file drives its preprocessing); an explicit crop overrides it.
@@ -261,7 +296,8 @@ class Analyzer:
         self.frames_with_face = 0
         self.errors: list[str] = []
 
-    def _faces(self, chunk: list[Frame]) -> tuple[list[list[Face]], list[np.ndarray]]:
+    def _faces(self, chunk: list[Frame], schedule: "DetectionSchedule | None" = None
+               ) -> tuple[list[list[Face]], list[np.ndarray]]:
         """Faces of each frame (in source pixels) and their crops, in order."""
         if self.detector is None:
             faces = [
@@ -273,7 +309,7 @@ class Analyzer:
         if self.detect_every == 1:
             faces = self.detector.detect_batch([f.image for f in chunk])
         else:
-            faces = self._detect_some(chunk)
+            faces = self._detect_some(chunk, schedule if schedule is not None else self.schedule)
         t2 = time.perf_counter()
         crops = [align_face(f.image, face, self.crop) for f, fs in zip(chunk, faces) for face in fs]
         self.timings["detect"] += t2 - t
@@ -282,29 +318,42 @@ class Analyzer:
         faces = [fs if f.scale == 1.0 else [_scaled(face, f.scale) for face in fs] for f, fs in zip(chunk, faces)]
         return faces, crops
 
-    def _detect_some(self, chunk: list[Frame]) -> list[list[Face]]:
-        """Faces of each frame with ``detect_every`` > 1: detect every K-th frame, hold the faces in between."""
-        due = []
-        for i in range(len(chunk)):
-            if self._until_detect == 0:
-                due.append(i)
-                self._until_detect = self.detect_every
-            self._until_detect -= 1
-        found = dict(zip(due, self.detector.detect_batch([chunk[i].image for i in due]))) if due else {}
+    def _detect_some(self, chunk: list[Frame], sched: "DetectionSchedule") -> list[list[Face]]:
+        """Faces of each frame when ``detect_every`` is not 1: detect when due, follow the faces in between.
+
+        A detector with a ``follow`` method (MTCNN: the O-net alone; Haar: the cascade
+        near each face) re-finds the faces of the frame before in each frame between
+        detections; when one of them is lost, this frame is detected at once and the
+        count starts again. A detector without one holds the last faces found, clipped
+        to the frame.
+        """
+        follow = getattr(self.detector, "follow", None)
         faces = []
-        for i, f in enumerate(chunk):
-            if i in found:
-                self._held = found[i]
+        for f in chunk:
+            if self.detect_every is None:  # NaN times (no clock) detect every frame; 1e-6: frame times are rounded
+                due = not (f.time_s - sched.detected_s < DETECT_INTERVAL_S - 1e-6)
+            else:
+                due = sched.until_detect <= 0
+            if not due and follow is not None:
+                found = follow(f.image, sched.held)
+                due = len(found) < len(sched.held)  # a face was lost (left, turned, moved too far): look again now
+                sched.held = sched.held if due else found
+            if due:
+                sched.held = self.detector.detect_batch([f.image])[0]
+                sched.until_detect = self.detect_every or 0
+                sched.detected_s = f.time_s
+                self.detections += 1
+            sched.until_detect -= 1
             # a held box is clipped to this frame (frames of a source may differ in size)
-            faces.append(self._held if i in found else [_clipped(face, f.image.shape) for face in self._held])
+            faces.append(sched.held if follow is not None else [_clipped(face, f.image.shape) for face in sched.held])
         return faces
 
     def reset_source(self) -> None:
-        """Forget the held faces of ``detect_every``: the next frame is detected (a new source starts)."""
-        self._held = []
-        self._until_detect = 0
+        """Start ``detect_every``'s cycle again: the next frame is detected (a new source starts)."""
+        self.schedule = DetectionSchedule()
 
-    def frame_rows(self, frames: Sequence[Frame], source: str, tracker: Tracker | None = None) -> list[list[dict]]:
+    def frame_rows(self, frames: Sequence[Frame], source: str, tracker: Tracker | None = None,
+                   schedule: "DetectionSchedule | None" = None) -> list[list[dict]]:
         """Detect, recognise and (with ``tracker``) track the faces of decoded frames.
 
         The step of :meth:`iter_source` for one chunk, also used on frames that come
@@ -318,6 +367,10 @@ class Analyzer:
             The ``source`` column of the rows.
         tracker : Tracker, optional
             Gives ``track_id``; it keeps its state between calls (frames in time order).
+        schedule : DetectionSchedule, optional
+            The ``detect_every`` state of this stream of frames (several streams through
+            one analyzer keep one each); default the analyzer's own, which
+            :meth:`reset_source` restarts.
 
         Returns
         -------
@@ -325,7 +378,7 @@ class Analyzer:
             For each frame, its rows (one per face, or one no-face row); see
             :mod:`affectkit.table`.
         """
-        faces, crops = self._faces(list(frames))
+        faces, crops = self._faces(list(frames), schedule)
         t = time.perf_counter()
         probs, va = self.recognizer.predict_arrays(crops)
         self.timings["model"] += time.perf_counter() - t

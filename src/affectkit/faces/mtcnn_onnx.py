@@ -318,6 +318,30 @@ class OnnxMTCNN:
                 out[k] = area_pool(tables[b], y[k] - 1, ey[k], x[k] - 1, ex[k], (side, side))
         return _normalise(out), ok
 
+    def _onet(self, tables: list[np.ndarray], boxes: np.ndarray, inds: np.ndarray, w: int, h: int):
+        """MTCNN's third stage on square candidate boxes: O-net scores, box regression, five
+        landmarks and the "Min" NMS. Returns ``(K, 5)`` boxes with scores, their image
+        indices, and ``(K, 5, 2)`` landmarks (pixels), for the boxes scoring above the
+        O-net threshold."""
+        points = np.zeros((0, 5, 2), _F)
+        if not len(boxes):
+            return np.zeros((0, 5), _F), np.zeros(0, np.int64), points
+        x, ok = self._crops(tables, boxes, inds, 48, w, h)
+        reg, lms, prob = self._run("onet", x)
+        score = np.where(ok, prob[:, 1], -np.inf).astype(_F)
+        keep = score > self.thresholds[2]
+        lms = lms[keep]
+        boxes = np.concatenate([boxes[keep, :4], score[keep, None]], 1)
+        inds, mv = inds[keep], reg[keep]
+        w_i = boxes[:, 2] - boxes[:, 0] + _F(1)
+        h_i = boxes[:, 3] - boxes[:, 1] + _F(1)
+        px = w_i[:, None] * lms[:, :5] + boxes[:, 0, None] - _F(1)
+        py = h_i[:, None] * lms[:, 5:10] + boxes[:, 1, None] - _F(1)
+        points = np.stack([px, py], 2).astype(_F)
+        boxes = _bbreg(boxes, mv)
+        pick = _batched_nms_min(boxes[:, :4], boxes[:, 4], inds, 0.7)
+        return boxes[pick], inds[pick], points[pick]
+
     def detect_arrays(self, frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Detect faces in a batch of equal-size frames: facenet-pytorch's ``MTCNN.detect``.
 
@@ -343,7 +367,7 @@ class OnnxMTCNN:
         n_img = len(frames)
         h, w = frames.shape[1:3]
         tables = [integral(f) for f in frames]
-        t0, t1, t2 = self.thresholds
+        t0, t1 = self.thresholds[:2]
 
         # Image pyramid: the smallest face becomes 12 px, the P-net's window.
         m = 12.0 / self.min_face_size
@@ -387,24 +411,7 @@ class OnnxMTCNN:
             boxes = _rerec(_bbreg(boxes, mv))
 
         # Third stage: O-net on 48 x 48 crops; landmarks; "Min" NMS.
-        points = np.zeros((0, 5, 2), _F)
-        if len(boxes):
-            x, ok = self._crops(tables, boxes, inds, 48, w, h)
-            reg, lms, prob = self._run("onet", x)
-            score = np.where(ok, prob[:, 1], -np.inf).astype(_F)
-            keep = score > t2
-            lms = lms[keep]
-            boxes = np.concatenate([boxes[keep, :4], score[keep, None]], 1)
-            inds, mv = inds[keep], reg[keep]
-            w_i = boxes[:, 2] - boxes[:, 0] + _F(1)
-            h_i = boxes[:, 3] - boxes[:, 1] + _F(1)
-            px = w_i[:, None] * lms[:, :5] + boxes[:, 0, None] - _F(1)
-            py = h_i[:, None] * lms[:, 5:10] + boxes[:, 1, None] - _F(1)
-            points = np.stack([px, py], 2).astype(_F)
-            boxes = _bbreg(boxes, mv)
-            pick = _batched_nms_min(boxes[:, :4], boxes[:, 4], inds, 0.7)
-            boxes, inds, points = boxes[pick], inds[pick], points[pick]
-
+        boxes, inds, points = self._onet(tables, boxes, inds, w, h)
         out = []
         for b in range(n_img):
             sel = inds == b
@@ -437,10 +444,43 @@ class OnnxMTCNN:
                 continue
             results = self.detect_arrays(np.stack([frames[i] for i in idx]))
             for i, (boxes, scores, points) in zip(idx, results):
-                out[i] = [
-                    Face(box=np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32), score=float(s),
-                         landmarks=np.asarray(lm, dtype=np.float32))
-                    for (x1, y1, x2, y2), s, lm in zip(boxes, scores, points)
-                    if s >= self.min_score
-                ]
+                out[i] = self._faces(boxes, scores, points)
         return out
+
+    def _faces(self, boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Face]:
+        """:class:`Face` values of the rows scoring at least ``min_score``, in the given order."""
+        return [Face(box=np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32), score=float(s),
+                     landmarks=np.asarray(lm, dtype=np.float32))
+                for (x1, y1, x2, y2), s, lm in zip(boxes, scores, points) if s >= self.min_score]
+
+    def follow(self, frame: np.ndarray, faces: Sequence[Face]) -> list[Face]:
+        """Follow faces found in an earlier frame into this one with the O-net alone.
+
+        Each face's box, squared about its centre, is handed to MTCNN's third stage as if
+        the R-net had proposed it: the O-net re-scores it, regresses the box onto the face
+        in this frame and gives its five landmarks. A face that moved or changed a little
+        is found again at the cost of one 48 x 48 O-net crop instead of a pyramid; one
+        that left, turned away or moved further than the O-net can
+        regress scores below ``min_score`` and is dropped, so a caller can detect again.
+        This is the pipeline's ``detect_every`` (see :class:`~affectkit.pipeline.Analyzer`).
+
+        Parameters
+        ----------
+        frame : np.ndarray
+            RGB ``uint8`` ``(H, W, 3)``.
+        faces : sequence of Face
+            Faces of an earlier frame of the same source, in this frame's pixels.
+
+        Returns
+        -------
+        list of Face
+            The faces found again (at most ``len(faces)``; two that converge on one face
+            are merged by the O-net's NMS), largest first, with fresh scores and landmarks.
+        """
+        if not faces or min(frame.shape[:2]) < self.min_face_size:
+            return []
+        h, w = frame.shape[:2]
+        boxes = np.array([[*f.box[:2], f.box[0] + f.box[2], f.box[1] + f.box[3], f.score] for f in faces], _F)
+        boxes, _, points = self._onet([integral(frame)], _rerec(boxes), np.zeros(len(boxes), np.int64), w, h)
+        order = np.argsort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[::-1]
+        return self._faces(boxes[order, :4], boxes[order, 4], points[order])

@@ -74,7 +74,7 @@ def face_json(row: dict) -> dict:
 
 
 class LiveSession:
-    """One live connection: its tracker, frame count and clock.
+    """One live connection: its tracker, ``detect_every`` schedule, frame count and clock.
 
     Parameters
     ----------
@@ -85,9 +85,11 @@ class LiveSession:
 
     def __init__(self, detector: str = "mtcnn", max_gap: float = 1.0):
         from affectkit.faces.tracking import Tracker
+        from affectkit.pipeline import DetectionSchedule
 
         self.detector = detector
         self.tracker = Tracker(max_gap)
+        self.schedule = DetectionSchedule()  # the analyzer is shared: each connection follows its own faces
         self.frames = 0
         self.start = time.monotonic()
 
@@ -105,7 +107,7 @@ class LiveSession:
         t = time.monotonic()
         frame = Frame(image, self.frames, t - self.start)
         with lock:
-            rows = analyzer.frame_rows([frame], "live", self.tracker)[0]
+            rows = analyzer.frame_rows([frame], "live", self.tracker, self.schedule)[0]
         self.frames += 1
         faces = [face_json(r) for r in rows if r.get("face") is not None and r["face"] == r["face"]]
         return {"frame": frame.index, "time_s": round(frame.time_s, 3), "width": int(image.shape[1]),
