@@ -69,11 +69,15 @@ _CHILD_CODE = (
 _CONTROL = "import affectkit.faces.mtcnn_onnx as m; m.padded_size = lambda n: n; "
 
 
-def make_looped_video(source: Path, path: Path, minutes: float) -> int:
-    """Write ``source`` looped to ``minutes`` long at ``path`` (H.264, or MPEG-4 Part 2); return its frame count."""
+def make_looped_video(source: Path, path: Path, minutes: float, rate: Fraction | None = None) -> int:
+    """Write ``source`` looped to ``minutes`` long at ``path`` (H.264, or MPEG-4 Part 2); return its frame count.
+
+    ``rate`` (frames/s) re-times the frames (each frame is kept, played at this rate);
+    default the source's own.
+    """
     with av.open(str(source)) as c:
         stream = c.streams.video[0]
-        rate = stream.average_rate or Fraction(24)
+        rate = Fraction(rate) if rate else (stream.average_rate or Fraction(24))
     n_frames = max(1, round(minutes * 60 * float(rate)))
     tmp = path.with_name(f".{path.name}")
     written = 0

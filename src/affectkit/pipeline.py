@@ -328,6 +328,13 @@ class Analyzer:
         to the frame.
         """
         follow = getattr(self.detector, "follow", None)
+        if self.detect_every is None and chunk and not (chunk[0].time_s - sched.detected_s < DETECT_INTERVAL_S - 1e-6) \
+                and all(b.time_s - a.time_s >= DETECT_INTERVAL_S - 1e-6 for a, b in zip(chunk, chunk[1:])):
+            # frames at least the interval apart (e.g. every=5) are all due: one batch, as detect_every=1
+            faces = self.detector.detect_batch([f.image for f in chunk])
+            sched.held, sched.detected_s = faces[-1], chunk[-1].time_s
+            self.detections += len(chunk)
+            return faces
         faces = []
         for f in chunk:
             if self.detect_every is None:  # NaN times (no clock) detect every frame; 1e-6: frame times are rounded
