@@ -40,3 +40,17 @@ def test_haar_finds_the_face_and_eyes(media):
 def test_unknown_detector():
     with pytest.raises(ValueError, match="detector must be"):
         create_detector("yolo")
+
+
+def test_pool_frame_equals_area_pool_of_the_whole_frame():
+    from affectkit.faces.mtcnn_onnx import area_pool, integral, pool_frame
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    table = integral(frame)
+    for size in [(11, 16), (37, 53), (20, 7), (50, 80), (1, 1)]:  # shrink, same, uneven, enlarge, one pixel
+        fast = pool_frame(table, size)
+        assert fast.shape == (1, 3, *size) and fast.dtype == np.float32
+        assert np.array_equal(fast, area_pool(table, [0], [37], [0], [53], size)), size
+    # the mean of a constant frame is that constant
+    assert np.all(pool_frame(integral(np.full((9, 9, 3), 7, np.uint8)), (4, 4)) == 7)

@@ -68,6 +68,10 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
     # (issue 16: <= 300 MiB) than the allocation time it saves.
     opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
+    # Idle pool threads sleep instead of spinning: affectkit's networks are small and run between
+    # numpy, decoding and Python steps, and spinning threads take the cores those steps need
+    # (on 2 cores, spinning doubled the CPU time and made `analyze` slower than one thread).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     keep: list = []
     if initializers:
         names = list(initializers)

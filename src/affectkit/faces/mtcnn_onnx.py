@@ -104,6 +104,29 @@ def area_pool(table: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
     return (sums / count).astype(_F).transpose(0, 3, 1, 2)
 
 
+def pool_frame(table: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A whole frame resampled as :func:`area_pool` does, in two passes (rows, then columns).
+
+    Equal to ``area_pool(table, [0], [H], [0], [W], size)`` to the bit, about twice as
+    fast: the windows of a whole-frame level are the same in every row (and column),
+    so the row sums are taken once, as whole rows of the summed-area table.
+
+    Returns
+    -------
+    np.ndarray
+        ``(1, C, h, w)`` ``float32``.
+    """
+    H, W = table.shape[0] - 1, table.shape[1] - 1
+    h, w = size
+    i, j = np.arange(h), np.arange(w)
+    ys, ye = (i * H) // h, -((-(i + 1) * H) // h)
+    xs, xe = (j * W) // w, -((-(j + 1) * W) // w)
+    rows = table[ye] - table[ys]  # (h, W + 1, C): sums over each output row's input rows
+    sums = rows[:, xe] - rows[:, xs]  # (h, w, C)
+    count = ((ye - ys)[:, None] * (xe - xs)[None, :])[..., None]
+    return (sums / count).astype(_F).transpose(2, 0, 1)[None]
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     return ((x - _F(127.5)) * _F(0.0078125)).astype(_F)
 
@@ -382,7 +405,7 @@ class OnnxMTCNN:
         boxes, inds = [], []
         for scale in scales:
             size = (int(h * scale + 1), int(w * scale + 1))
-            level = _normalise(np.concatenate([area_pool(t, [0], [h], [0], [w], size) for t in tables]))
+            level = _normalise(np.concatenate([pool_frame(t, size) for t in tables]))
             reg, prob = self._run("pnet", level, pad=False)
             b, i = _generate_boxes(reg, prob[:, 1], scale, t0)
             pick = batched_nms(b[:, :4], b[:, 4], i, 0.5)
