@@ -577,20 +577,37 @@ _CALL_DOC = """options : AnalyzeOptions, optional
         Show a progress bar over frames."""
 
 
+class _NoBar:
+    """What :func:`_start` gives without a progress bar: tqdm (30 ms to import) is not loaded."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 def _start(files: list[Path], progress: bool, options: AnalyzeOptions):
+    analyzer = Analyzer(options)
+    if not progress:
+        return analyzer, _NoBar()
     from tqdm.auto import tqdm
 
-    analyzer = Analyzer(options)
     total = 0
-    if progress:
-        for f in files:
-            try:
-                kind = media_kind(f)
-            except InputError:
-                continue
-            n = video_frame_count(f) if kind == "video" else 1
-            total += math.ceil(n / analyzer.every) if n else 0
-    bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True)
+    for f in files:
+        try:
+            kind = media_kind(f)
+        except InputError:
+            continue
+        n = video_frame_count(f) if kind == "video" else 1
+        total += math.ceil(n / analyzer.every) if n else 0
+    bar = tqdm(total=total or None, unit="frame", dynamic_ncols=True)
     return analyzer, bar
 
 
