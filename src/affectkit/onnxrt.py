@@ -17,7 +17,7 @@ from affectkit.errors import WeightsError, one_line, printable
 
 
 def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX model",
-            initializers: Mapping[str, np.ndarray] | None = None):
+            initializers: Mapping[str, np.ndarray] | None = None, spin: bool = False):
     """Open an ONNX model with ONNX Runtime on the CPU.
 
     Parameters
@@ -34,6 +34,11 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
         data), by initializer name: a graph shipped without third-party weights
         (:mod:`affectkit.faces.mtcnn_weights`). Arrays must have the initializer's
         shape and dtype; they are used in place, not copied.
+    spin : bool
+        Whether idle pool threads spin (busy-wait) for the next operator instead of
+        sleeping. Spinning saves the wake-up on each operator, which pays for a network
+        run on large batches back to back; it costs the cores that the work between runs
+        needs (numpy, decoding, Python), so it is off by default.
 
     Returns
     -------
@@ -68,10 +73,10 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
     # (issue 16: <= 300 MiB) than the allocation time it saves.
     opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
-    # Idle pool threads sleep instead of spinning: affectkit's networks are small and run between
-    # numpy, decoding and Python steps, and spinning threads take the cores those steps need
-    # (on 2 cores, spinning doubled the CPU time and made `analyze` slower than one thread).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Without spin, idle pool threads sleep: MTCNN's small networks run between numpy, decoding and
+    # Python steps, and spinning threads take the cores those steps need (on 2 cores, spinning
+    # doubled the CPU time of `analyze` on a video and made it slower than one thread).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     keep: list = []
     if initializers:
         names = list(initializers)

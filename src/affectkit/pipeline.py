@@ -269,7 +269,8 @@ class Analyzer:
         o = self.options = AnalyzeOptions.of(options, **changes)
         # ONNX Runtime (no torch) unless the model is a .safetensors file without its export
         # and torch is installed (see models.onnx_face.load_recognizer)
-        self.recognizer = load_recognizer(o.model, tta=o.tta, threads=o.threads or None)
+        # face crops only: the model runs back to back on large batches, where spinning threads pay
+        self.recognizer = load_recognizer(o.model, tta=o.tta, threads=o.threads or None, spin=o.faces_cropped)
         self.detector = None if o.faces_cropped else create_detector(o.detector, min_face_size=o.min_face_size,
                                                                      threads=o.threads or None)
         self.detect_every = o.detect_every

@@ -123,6 +123,11 @@ class OnnxRecognizer(FacePredictions):
     threads : int, optional
         ONNX Runtime intra-op threads; None or 0 lets it choose (all physical cores).
         1 suits a process that analyses several inputs side by side.
+    spin : bool
+        Let idle ONNX Runtime threads spin between operators (see
+        :func:`affectkit.onnxrt.session`): faster when the model runs back to back on
+        large batches (``faces_cropped``), slower when other work runs between small
+        batches (a video).
 
     Attributes
     ----------
@@ -145,7 +150,7 @@ class OnnxRecognizer(FacePredictions):
     """
 
     def __init__(self, model: str | Path = "default", batch_size: int = 64, tta: bool | str = "flip",
-                 threads: int | None = None):
+                 threads: int | None = None, spin: bool = False):
         self.tta = {True: "flip", False: "none"}.get(tta, tta)
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
@@ -154,7 +159,7 @@ class OnnxRecognizer(FacePredictions):
         self.path = resolve_onnx(model)
         self.card = read_onnx_card(self.path)
         sec = self.card["onnx"]
-        self.session = session(self.path, threads=threads, what="ONNX face model")
+        self.session = session(self.path, threads=threads, what="ONNX face model", spin=spin)
         check_names(self.session, sec["input_names"], sec["output_names"], self.path)
         self._input = sec["input_names"][0]
         self.batch_size = batch_size
@@ -212,7 +217,7 @@ class OnnxRecognizer(FacePredictions):
 
 
 def load_recognizer(model: str | Path = "default", *, tta: bool | str = "flip", batch_size: int = 64,
-                    threads: int | None = None):
+                    threads: int | None = None, spin: bool = False):
     """The recognizer of ``analyze``: ONNX Runtime whenever an ``.onnx`` export exists.
 
     * a bundled name, an ``.onnx`` file, or a ``.safetensors`` file with its ``.onnx``
@@ -226,8 +231,8 @@ def load_recognizer(model: str | Path = "default", *, tta: bool | str = "flip", 
     ----------
     model : str or Path
         See :class:`OnnxRecognizer`.
-    tta, batch_size, threads
-        See :class:`OnnxRecognizer` (``threads`` is ignored by the torch fallback).
+    tta, batch_size, threads, spin
+        See :class:`OnnxRecognizer` (``threads`` and ``spin`` are ignored by the torch fallback).
 
     Returns
     -------
@@ -252,7 +257,7 @@ def load_recognizer(model: str | Path = "default", *, tta: bool | str = "flip", 
         from affectkit.models.recognizer import Recognizer
 
         return Recognizer(path, tta=tta, batch_size=batch_size)
-    return OnnxRecognizer(model, batch_size=batch_size, tta=tta, threads=threads)
+    return OnnxRecognizer(model, batch_size=batch_size, tta=tta, threads=threads, spin=spin)
 
 
 Recognizer = OnnxRecognizer
