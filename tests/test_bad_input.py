@@ -259,7 +259,13 @@ def test_a_signal_stops_with_one_line_and_keeps_the_old_table(tmp_path, sig, unt
     exe = Path(sys.executable).with_name("affectkit")
     proc = subprocess.Popen([str(exe), "analyze", str(video), "-o", str(out), "--model", str(untrained_model), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # past start-up, inside the analysis
+    # past start-up, inside the analysis: the staged table exists (the analysis of 3000 frames
+    # takes several seconds more)
+    deadline = time.monotonic() + 60
+    while not [p for p in tmp_path.iterdir() if p.name.startswith(".out.affectkit-")] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the analysis ended before the signal: use a longer video"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
