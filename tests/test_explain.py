@@ -8,8 +8,8 @@ from PIL import Image
 
 pytest.importorskip("torch", reason="Grad-CAM runs on the torch model")
 
-from affectkit.explain import explain_image, grad_cam, plot_heatmaps  # noqa: E402
-from generated import draw_face  # noqa: E402
+from affectkit.explain import explain_image, explain_video, grad_cam, plot_heatmaps  # noqa: E402
+from generated import draw_face, write_face_video  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,41 @@ def test_explain_command(face_png, tmp_path):
     assert r.exit_code == 1 and "no face found" in r.output and not (tmp_path / "none.png").exists()
     r = CliRunner().invoke(app, ["explain", str(face_png), "-o", str(tmp_path / "heat.txt")])
     assert r.exit_code == 2 and "must end in one of" in r.output
+    video = write_face_video(tmp_path / "v.mp4", n_frames=6, fps=10)
+    r = CliRunner().invoke(app, ["explain", str(video), "-o", str(tmp_path / "video.png")])
+    assert r.exit_code == 0 and "1 face(s)" in r.output, r.output
+    assert (tmp_path / "video.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(app, ["explain", str(video), "--expression", "fear", "-o", str(tmp_path / "no.png")])
+    assert r.exit_code == 2 and "for images" in r.output and not (tmp_path / "no.png").exists()
+
+
+def test_explain_video_takes_each_track_at_its_clearest_frame(tmp_path):
+    from affectkit import analyze
+    from affectkit.errors import OptionError
+    from affectkit.expressions import EXPRESSIONS
+
+    video = write_face_video(tmp_path / "v.mp4", n_frames=12, fps=10, two_faces=True)
+    df = analyze(video)
+    faces = df[df["face"].notna()]
+    tracks = faces["track_id"].nunique()
+    assert tracks >= 1
+    heats = explain_video(video, df)
+    assert len(heats) == tracks
+    # each track's row with the highest top probability: the face explained there
+    tops = {t: g.loc[g[list(EXPRESSIONS)].max(axis=1).idxmax()] for t, g in faces.groupby("track_id")}
+    matched = []
+    for h in heats:
+        assert h.heat.shape == h.crop.shape[:2] and 0 <= h.heat.min() and h.heat.max() <= 1
+        matched += [t for t, r in tops.items()
+                    if iou(h.box, [r["x"], r["y"], r["width"], r["height"]]) > 0.8]  # found again by detection
+    assert sorted(matched) == sorted(tops)
+    assert len(explain_video(video, df, max_tracks=1)) == 1
+    assert explain_video(video, df.iloc[0:0]) == []
+    with pytest.raises(OptionError, match="max_tracks"):
+        explain_video(video, df, max_tracks=0)
+
+
+def iou(a, b) -> float:
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)

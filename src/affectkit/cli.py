@@ -284,7 +284,7 @@ def serve(
 
 @app.command()
 def explain(
-    image: Path = typer.Argument(..., help="An image with one or more faces."),
+    image: Path = typer.Argument(..., help="An image with one or more faces, or a video (each of its four longest tracks at its frame of clearest expression)."),
     output: Path = typer.Option(..., "-o", "--output", help="Picture to write: .png, .pdf or .svg."),
     model: str = typer.Option("default", "--model", help="Bundled model name or .safetensors path."),
     detector: Detector = typer.Option(Detector.mtcnn, "--detector", help="Face detector."),
@@ -296,9 +296,18 @@ def explain(
 
     try:
         check_output_path(output, PLOT_SUFFIXES, "picture")
-        from affectkit.explain import explain_image, plot_heatmaps
+        from affectkit.explain import explain_image, explain_video, plot_heatmaps
+        from affectkit.io.media import media_kind
 
-        heats = explain_image(image, model, detector.value, expression, faces_cropped)
+        if media_kind(image) == "video":
+            if expression is not None or faces_cropped:
+                _fail("--expression and --faces-cropped are for images; a video's faces are explained as predicted")
+            from affectkit.pipeline import analyze as analyze_media
+
+            table = analyze_media(image, detector=detector.value, model=model)
+            heats = explain_video(image, table, model, detector.value)
+        else:
+            heats = explain_image(image, model, detector.value, expression, faces_cropped)
         if not heats:
             _fail(f"{image}: no face found; nothing was written", 1)
         plot_heatmaps(heats, output, title=printable(Path(image).name))

@@ -127,9 +127,6 @@ def explain_image(image: str | Path, model: str | Path = "default", detector: st
     WeightsError
         If the model cannot be loaded.
     """
-    import torch
-
-    from affectkit.faces.align import align_face
     from affectkit.faces.detect import DETECTORS, create_detector
     from affectkit.io.media import iter_frames, media_kind
     from affectkit.models.recognizer import Recognizer
@@ -140,21 +137,112 @@ def explain_image(image: str | Path, model: str | Path = "default", detector: st
         raise OptionError("detector", f"detector must be one of {DETECTORS}, got {detector!r}")
     image = Path(image)
     if media_kind(image) != "image":
-        raise InputError(image, "explain takes an image; for a video, extract a frame first")
+        raise InputError(image, "explain_image takes an image; for a video, use explain_video")
     frame = next(iter(iter_frames(image)))
     rec = Recognizer(model, tta="none")
-    rec.net.eval()
     if faces_cropped:
         h, w = frame.image.shape[:2]
-        boxes = [np.array([0, 0, w, h], np.float32)]
-        crops = [frame.image]
-    else:
-        faces = create_detector(detector).detect_batch([frame.image])[0]
-        crop_policy = rec.card.get("crop_policy", "ng2015")
-        boxes = [f.box * np.float32(frame.scale) for f in faces]
-        crops = [align_face(frame.image, f, crop_policy) for f in faces]
+        return _explain_faces(rec, [frame.image], [np.array([0, 0, w, h], np.float32)], expression)
+    faces = create_detector(detector).detect_batch([frame.image])[0]
+    return _explain_frame(rec, frame.image, faces, float(frame.scale), expression)
+
+
+def explain_video(video: str | Path, table, model: str | Path = "default", detector: str = "mtcnn",
+                  max_tracks: int = 4) -> list[FaceHeat]:
+    """Grad-CAM of the people in a video: for each track, at the frame where its expression is clearest.
+
+    For each of the ``max_tracks`` longest tracks of ``table`` (faces without a track
+    count as one), the row whose top expression probability is highest is chosen; its
+    frame is decoded, the faces are detected again, and the face that overlaps the
+    row's box most (IoU >= 0.3) is explained. Runs in one pass over the video.
+
+    Parameters
+    ----------
+    video : str or Path
+        The video the table was made from.
+    table : pandas.DataFrame
+        Its rows (``affectkit analyze``'s columns; one source).
+    model, detector
+        As :func:`explain_image`; use those the table was made with.
+    max_tracks : int
+        Most faces explained (>= 1).
+
+    Returns
+    -------
+    list of FaceHeat
+        In order of the tracks' length, longest first; a face that is not found again
+        in its frame is left out (empty when the table has no face).
+
+    Raises
+    ------
+    InputError
+        If the video cannot be read.
+    OptionError
+        For an unknown ``detector`` or ``max_tracks`` < 1.
+    """
+    from affectkit.faces.detect import DETECTORS, create_detector
+    from affectkit.io.media import iter_frames
+    from affectkit.models.recognizer import Recognizer
+
+    if detector not in DETECTORS:
+        raise OptionError("detector", f"detector must be one of {DETECTORS}, got {detector!r}")
+    if isinstance(max_tracks, bool) or not isinstance(max_tracks, int) or max_tracks < 1:
+        raise OptionError("max_tracks", f"max_tracks must be an integer >= 1, got {max_tracks!r}")
+    faces = table[table["face"].notna()]
+    if faces.empty:
+        return []
+    track = faces["track_id"].astype("float64").fillna(-1) if "track_id" in faces else np.full(len(faces), -1.0)
+    faces = faces.assign(_track=np.asarray(track), _top=faces[list(EXPRESSIONS)].max(axis=1))
+    longest = faces["_track"].value_counts().index[:max_tracks]
+    chosen = [faces[faces["_track"] == t].sort_values("_top", ascending=False).iloc[0] for t in longest]
+    wanted = {int(r["frame"]) for r in chosen}
+    frames = {}
+    for f in iter_frames(Path(video)):
+        if f.index in wanted:
+            frames[f.index] = f
+            if len(frames) == len(wanted):
+                break
+    rec = Recognizer(model, tta="none")
+    det = create_detector(detector)
+    out: list[FaceHeat] = []
+    for row in chosen:
+        frame = frames.get(int(row["frame"]))
+        if frame is None:
+            continue
+        box = np.array([row["x"], row["y"], row["width"], row["height"]], np.float32)
+        found = det.detect_batch([frame.image])[0]
+        scale = float(frame.scale)
+        overlaps = [_iou(face.box * np.float32(scale), box) for face in found]
+        if overlaps and max(overlaps) >= 0.3:
+            out += _explain_frame(rec, frame.image, [found[int(np.argmax(overlaps))]], scale, None)
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two ``x, y, width, height`` boxes."""
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - w * h
+    return float(w * h / union) if union > 0 else 0.0
+
+
+def _explain_frame(rec, image: np.ndarray, faces, scale: float, expression: str | None) -> list[FaceHeat]:
+    """Grad-CAM of detected faces of one RGB frame (boxes reported in source pixels: times ``scale``)."""
+    from affectkit.faces.align import align_face
+
+    crop_policy = rec.card.get("crop_policy", "ng2015")
+    boxes = [f.box * np.float32(scale) for f in faces]
+    crops = [align_face(image, f, crop_policy) for f in faces]
+    return _explain_faces(rec, crops, boxes, expression)
+
+
+def _explain_faces(rec, crops: list[np.ndarray], boxes: list[np.ndarray], expression: str | None) -> list[FaceHeat]:
+    """Grad-CAM of face crops with the torch recognizer ``rec``."""
+    import torch
+
     if not crops:
         return []
+    rec.net.eval()
     x = rec.preprocess(crops)
     target = None if expression is None else EXPRESSIONS.index(expression)
     heat, probs = grad_cam(rec.net, x, target)

@@ -153,14 +153,15 @@ def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path, detect
     folder : Path
         The job's folder.
     detector : {"mtcnn", "haar"}
-        For the Grad-CAM of an image's faces (:mod:`affectkit.explain`).
+        For the Grad-CAM of the faces (:mod:`affectkit.explain`).
 
     Returns
     -------
     dict of str to str
         What was written: keys ``csv``, ``parquet``, ``json``, ``timeline``,
-        ``circumplex``, ``correlation``, ``video_va`` (videos), ``gradcam`` (images
-        with a face, when torch is installed), ``annotated``; values
+        ``circumplex``, ``correlation``, ``video_va`` (videos), ``gradcam`` (with a
+        face, when torch is installed; a video's longest tracks, each at its frame of
+        clearest expression), ``annotated``; values
         are file names in ``folder``. A picture that cannot be drawn (e.g. no face at
         all) is left out.
     """
@@ -184,10 +185,11 @@ def write_outputs(df: pd.DataFrame, media: Path, kind: str, folder: Path, detect
     if kind == "video" and not faces.empty:
         viz.plot_video_va(stored, media, folder / "video_va.png", title=str(df["source"].iloc[0]))
         files["video_va"] = "video_va.png"
-    if kind == "image" and not faces.empty and importlib.util.find_spec("torch") is not None:
-        from affectkit.explain import explain_image, plot_heatmaps
+    if not faces.empty and importlib.util.find_spec("torch") is not None:
+        from affectkit.explain import explain_image, explain_video, plot_heatmaps
 
-        heats = explain_image(media, detector=detector)
+        # a video: each of the longest tracks at its frame of clearest expression
+        heats = explain_image(media, detector=detector) if kind == "image" else explain_video(media, df, detector=detector)
         if heats:
             plot_heatmaps(heats, folder / "gradcam.png", title=str(df["source"].iloc[0]))
             files["gradcam"] = "gradcam.png"
