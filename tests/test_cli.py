@@ -111,3 +111,18 @@ def test_help_imports_no_numerical_library():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Usage" in r.stdout, r.stderr[-2000:]
     assert "LOADED []" in r.stdout, r.stdout[-500:]
+
+
+def test_the_script_ends_fast_but_runs_exit_handlers_and_keeps_its_status(tmp_path):
+    """``affectkit`` (cli.run) skips the interpreter's teardown after a command, but the exit
+    handlers still run, the output is flushed, and the exit status is the command's."""
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys\natexit.register(lambda: print('handler ran', flush=True))\n"
+            "from affectkit.cli import run\nsys.argv = ['affectkit'] + sys.argv[1:]\nrun()\n")
+    ok = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "Usage" in ok.stdout and ok.stdout.rstrip().endswith("handler ran")
+    bad = subprocess.run([sys.executable, "-c", code, "analyze", str(tmp_path / "none.jpg"), "-o",
+                          str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "none.jpg" in bad.stderr and "handler ran" in bad.stdout
