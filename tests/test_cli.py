@@ -126,3 +126,13 @@ def test_the_script_ends_fast_but_runs_exit_handlers_and_keeps_its_status(tmp_pa
     bad = subprocess.run([sys.executable, "-c", code, "analyze", str(tmp_path / "none.jpg"), "-o",
                           str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "none.jpg" in bad.stderr and "handler ran" in bad.stdout
+    # a command that is not one-shot (serve, batch, live, train) ends normally: threads are joined
+    code_t = code.replace("run()", "import threading, time\n"
+                          "threading.Thread(target=lambda: (time.sleep(1), print('thread done', flush=True))).start()\n"
+                          "run()")
+    slow = subprocess.run([sys.executable, "-c", code_t, "train", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert slow.returncode == 0 and "thread done" in slow.stdout
+    fast = subprocess.run([sys.executable, "-c", code_t, "analyze", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert fast.returncode == 0 and "thread done" not in fast.stdout  # ended at once, after the handlers

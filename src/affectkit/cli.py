@@ -897,16 +897,26 @@ def main() -> None:
         sys.exit(2)
 
 
+FAST_EXIT = ("analyze", "explain", "--help")
+"""Commands after which the ``affectkit`` script skips the interpreter's teardown: one-shot
+commands whose work is all written and closed when they return. Not ``serve``, ``batch``,
+``live`` or ``train``: their worker threads and processes are left to end normally (a
+``serve`` request's temporary folder is removed by its own thread)."""
+
+
 def run() -> None:
-    """Entry point of the ``affectkit`` script: :func:`main`, then the process ends at once.
+    """Entry point of the ``affectkit`` script: :func:`main`; after a one-shot command
+    (:data:`FAST_EXIT`) the process ends at once.
 
     :func:`main` ends with ``SystemExit``, for callers in Python; the script then skips
-    the interpreter's teardown (see :func:`_exit_now`).
+    the interpreter's teardown after those commands (see :func:`_exit_now`).
     """
     try:
         main()
     except SystemExit as exc:  # typer ends every command this way, with its exit status
-        _exit_now(exc.code)
+        if len(sys.argv) < 2 or sys.argv[1] in FAST_EXIT:
+            _exit_now(exc.code)
+        raise
 
 
 def _exit_now(code) -> None:
