@@ -923,8 +923,8 @@ def _exit_now(code) -> None:
     """End the process once a command is done, without the interpreter's teardown.
 
     Every output is written and closed by now (atomically, see :mod:`affectkit.io.write`);
-    what is left is freeing pandas, pyarrow and ONNX Runtime module by module, about
-    0.2 s of a 1 s ``analyze IMAGE``. Exit handlers still run (``atexit``: logging, Ray,
+    what is left is freeing pandas, pyarrow and ONNX Runtime module by module, a
+    noticeable part of a one-image ``analyze`` (``benchmarks/realtime.py``). Exit handlers still run (``atexit``: logging, Ray,
     a caller's own) and the standard streams are flushed first.
     """
     import atexit

@@ -74,8 +74,8 @@ def session(path: str | Path, *, threads: int | None = None, what: str = "ONNX m
     opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
     # Without spin, idle pool threads sleep: MTCNN's small networks run between numpy, decoding and
-    # Python steps, and spinning threads take the cores those steps need (on 2 cores, spinning
-    # doubled the CPU time of `analyze` on a video and made it slower than one thread).
+    # Python steps, and spinning threads take the cores those steps need (on 2 cores, spinning made
+    # `analyze` on a video slower than with one thread).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     keep: list = []
     if initializers:

@@ -41,6 +41,15 @@ DETECT_INTERVAL_S = 0.1
 that enters is found within this long, and faces are followed in between."""
 
 
+def _interval_passed(since_s: float, now_s: float) -> bool:
+    """Whether :data:`DETECT_INTERVAL_S` has passed from ``since_s`` to ``now_s`` (seconds).
+
+    True for NaN times (a source without a clock is detected on every frame); 1 µs of
+    slack, because frame times are rounded (0.3 - 0.2 < 0.1 in floating point).
+    """
+    return not (now_s - since_s < DETECT_INTERVAL_S - 1e-6)
+
+
 def _add_voice(rows, track):
     """Voice and fused columns for rows (:func:`affectkit.audio.voice.add_voice_columns`)."""
     from affectkit.audio.voice import add_voice_columns as add
@@ -329,8 +338,8 @@ class Analyzer:
         to the frame.
         """
         follow = getattr(self.detector, "follow", None)
-        if self.detect_every is None and chunk and not (chunk[0].time_s - sched.detected_s < DETECT_INTERVAL_S - 1e-6) \
-                and all(b.time_s - a.time_s >= DETECT_INTERVAL_S - 1e-6 for a, b in zip(chunk, chunk[1:])):
+        if self.detect_every is None and chunk and _interval_passed(sched.detected_s, chunk[0].time_s) \
+                and all(_interval_passed(a.time_s, b.time_s) for a, b in zip(chunk, chunk[1:])):
             # frames at least the interval apart (e.g. every=5) are all due: one batch, as detect_every=1
             faces = self.detector.detect_batch([f.image for f in chunk])
             sched.held, sched.detected_s = faces[-1], chunk[-1].time_s
@@ -338,8 +347,8 @@ class Analyzer:
             return faces
         faces = []
         for f in chunk:
-            if self.detect_every is None:  # NaN times (no clock) detect every frame; 1e-6: frame times are rounded
-                due = not (f.time_s - sched.detected_s < DETECT_INTERVAL_S - 1e-6)
+            if self.detect_every is None:
+                due = _interval_passed(sched.detected_s, f.time_s)
             else:
                 due = sched.until_detect <= 0
             if not due and follow is not None:

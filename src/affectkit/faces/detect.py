@@ -183,15 +183,11 @@ class HaarDetector:
         self.scale = min(1.0, CASCADE_WINDOW / max(1, min_face_size))
 
     def _eyes(self, grey: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray | None:
-        import cv2
-
         roi = grey[y : y + h // 2, x : x + w]
         # a face wider than EYE_SEARCH_WIDTH is searched shrunk to it: the smallest eye searched
         # (1/8 of the face) stays at the eye cascade's 20 px window, at a fraction of the cost
         r = min(1.0, EYE_SEARCH_WIDTH / max(1, w))
-        if r < 1:
-            roi = cv2.resize(roi, (max(1, round(roi.shape[1] * r)), max(1, round(roi.shape[0] * r))),
-                             interpolation=cv2.INTER_AREA)
+        roi = _shrunk(roi, r)
         side = max(8, int(w * r) // 8)
         eyes = self._eye.detectMultiScale(roi, 1.1, 3, minSize=(side, side))
         if len(eyes) < 2:
@@ -220,8 +216,7 @@ class HaarDetector:
         side = max(CASCADE_WINDOW, int(round(self.min_face_size * k)))
         for frame in frames:
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            small = grey if k >= 1 else cv2.resize(grey, (max(1, round(grey.shape[1] * k)), max(1, round(grey.shape[0] * k))),
-                                                   interpolation=cv2.INTER_AREA)
+            small = _shrunk(grey, k)
             if min(small.shape) < side:
                 out.append([])
                 continue
@@ -279,10 +274,7 @@ class HaarDetector:
                 continue
             # searched shrunk so that the smallest size searched is a little above the cascade's window
             r = min(1.0, 1.25 * CASCADE_WINDOW / lo)
-            roi = grey[y0:y1, x0:x1]
-            if r < 1:
-                roi = cv2.resize(roi, (max(1, round(roi.shape[1] * r)), max(1, round(roi.shape[0] * r))),
-                                 interpolation=cv2.INTER_AREA)
+            roi = _shrunk(grey[y0:y1, x0:x1], r)
             lo_r, hi_r = max(CASCADE_WINDOW, int(lo * r)), int(hi * r) + 1
             found = self._face.detectMultiScale(cv2.equalizeHist(np.ascontiguousarray(roi)), scaleFactor=1.1,
                                                 minNeighbors=self.min_neighbors, minSize=(lo_r, lo_r),
@@ -295,6 +287,16 @@ class HaarDetector:
             equalised = cv2.equalizeHist(grey) if equalised is None else equalised
             out.append(self._face_at(equalised, int(fx) + x0, int(fy) + y0, int(fw), int(fh)))
         return out
+
+
+def _shrunk(grey: np.ndarray, k: float) -> np.ndarray:
+    """A grey image scaled by ``k`` <= 1 with area averaging (itself when ``k`` >= 1), at least 1 px a side."""
+    import cv2
+
+    if k >= 1:
+        return grey
+    size = (max(1, round(grey.shape[1] * k)), max(1, round(grey.shape[0] * k)))
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
 CASCADE_WINDOW = 24
