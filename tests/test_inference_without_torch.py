@@ -233,9 +233,31 @@ def test_follow_moves_with_the_face_and_drops_a_face_that_is_gone(media, name):
     assert box_iou(again.box, fresh.box) > max(0.85, box_iou(face.box, fresh.box))
     if name == "mtcnn":  # fresh landmarks, where a detection in the moved image puts them
         assert np.abs(again.landmarks - fresh.landmarks).max() < 0.06 * fresh.box[2]
+    else:  # eyes are carried with the box: 12 px left and 9 px down, as the face went
+        from affectkit.faces.types import Face
+
+        x, y, w, h = face.box
+        lm = np.full((5, 2), np.nan, dtype=np.float32)
+        lm[:2] = [[x + 0.3 * w, y + 0.4 * h], [x + 0.7 * w, y + 0.4 * h]]  # (the eye cascade misses them here)
+        (again,) = det.follow(moved, [Face(face.box, face.score, lm)])
+        assert np.abs(again.landmarks[:2] - (lm[:2] + [-12, 9])).max() < 0.06 * fresh.box[2]
+        assert np.isnan(again.landmarks[2:]).all()
     blank = np.full_like(image, 120)
     assert det.follow(blank, [face]) == []
     assert det.follow(image, []) == []
+
+
+def test_carried_landmarks_keep_their_place_in_the_box():
+    from affectkit.faces.detect import carried_landmarks
+    from affectkit.faces.types import Face
+
+    lm = np.full((5, 2), np.nan, dtype=np.float32)
+    lm[:2] = [[30, 40], [70, 40]]  # eyes at 20 % and 60 % across a 100 px box at (10, 20)
+    moved = carried_landmarks(Face(np.array([10, 20, 100, 100], np.float32), 1.0, lm),
+                              np.array([50, 0, 200, 150], np.float32))
+    assert moved.dtype == np.float32 and moved.shape == (5, 2)
+    np.testing.assert_allclose(moved[:2], [[90, 30], [170, 30]])
+    assert np.isnan(moved[2:]).all()
 
 
 def test_haar_detects_on_a_shrunk_frame_and_maps_boxes_back(media):

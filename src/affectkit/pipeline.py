@@ -134,7 +134,8 @@ class AnalyzeOptions:
         With MTCNN, the O-net alone re-finds each face from its box in the frame before
         (fresh box, landmarks and ``face_score``:
         :meth:`~affectkit.faces.mtcnn_onnx.OnnxMTCNN.follow`); with Haar, the cascade
-        searches near each face (:meth:`~affectkit.faces.detect.HaarDetector.follow`).
+        searches near each face and its eyes are carried with the box
+        (:meth:`~affectkit.faces.detect.HaarDetector.follow`).
         A frame where a followed face is lost is detected at once; a face that enters
         appears at the next detection. Each source starts with a detection; images are
         always detected. ``benchmarks/detect_every.py`` measures what it costs against
