@@ -184,8 +184,8 @@ class HaarDetector:
 
     def _eyes(self, grey: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray | None:
         roi = grey[y : y + h // 2, x : x + w]
-        # a face wider than EYE_SEARCH_WIDTH is searched shrunk to it: the smallest eye searched
-        # (1/8 of the face) stays at the eye cascade's 20 px window, at a fraction of the cost
+        # a face wider than EYE_SEARCH_WIDTH is searched shrunk to it, at a fraction of the cost;
+        # eyes are at least 1/8 of the face (and the eye cascade's window is 20 px)
         r = min(1.0, EYE_SEARCH_WIDTH / max(1, w))
         roi = _shrunk(roi, r)
         side = max(8, int(w * r) // 8)
@@ -330,9 +330,11 @@ def _shrunk(grey: np.ndarray, k: float) -> np.ndarray:
 CASCADE_WINDOW = 24
 """Side, pixels, of the window OpenCV's frontal-face Haar cascade was trained on."""
 
-EYE_SEARCH_WIDTH = 160
+EYE_SEARCH_WIDTH = 140
 """Face width, pixels, above which the eye cascade searches a shrunk copy of the face
-(its smallest eye, 1/8 of the face, is then the eye cascade's 20 px window)."""
+(the smallest eye searched is then the eye cascade's 20 px window, 1/7 of the face).
+Chosen by hand against 160 on the faces Haar finds in the shared media: both eyes found
+more often, nearer MTCNN's eye landmarks, at about 3/4 of the cost."""
 
 EYE_MIN_NEIGHBORS = 3
 """Overlapping eye-cascade detections needed to keep an eye."""
