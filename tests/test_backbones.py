@@ -120,3 +120,31 @@ def test_random_init_features_are_one_fixed_network(tmp_path):
                          init_seed=1)["penultimate"]
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).max() > 0.1 * np.abs(a).max()  # another seed, another network
+
+
+def test_cached_features_are_recomputed_when_the_backbone_preprocessing_changes(tmp_path, monkeypatch):
+    """The feature cache is keyed by the registry's architecture and preprocessing, so a fix there
+    (EfficientNet-Lite0's TF padding and [-1, 1] inputs) does not serve features of the old network."""
+    import dataclasses
+
+    import affectkit.models.backbones as bb
+    from affectkit.data.faceset import FaceSet
+    from affectkit.training.features import extract_features
+
+    rng = np.random.default_rng(0)
+    faces = FaceSet(rng.integers(0, 256, (4, 48, 48), dtype=np.uint8), np.zeros(4, np.int64),
+                    np.full((4, 2), np.nan, np.float32), np.arange(4).astype(str), [f"f{i}" for i in range(4)])
+
+    def feats():
+        return extract_features(faces, "mobilenet_v2", ["penultimate"], input_size=64, pretrained=False,
+                                cache=tmp_path)["penultimate"]
+
+    a = feats()
+    assert len(list(tmp_path.glob("features-*.npy"))) == 1
+    np.testing.assert_array_equal(feats(), a)  # served from the cache
+    spec = bb.REGISTRY["mobilenet_v2"]
+    monkeypatch.setitem(bb.REGISTRY, "mobilenet_v2", dataclasses.replace(
+        spec, preprocess=dataclasses.replace(spec.preprocess, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))))
+    b = feats()
+    assert len(list(tmp_path.glob("features-*.npy"))) == 2
+    assert np.abs(a - b).max() > 0.1 * np.abs(a).max()  # the new preprocessing, not the cached file

@@ -104,7 +104,10 @@ def extract_features(
     if cache is not None:
         # One file per tap, so experiments on different taps share what was computed.
         init = "" if pretrained else f"|init_seed={init_seed}"
-        base = f"{_faces_key(faces)}|{backbone}|{model.input_size}|{pretrained}|{weights}{init}"
+        # the architecture and preprocessing are part of the key: a registry fix must not reuse old features
+        spec = backbone_spec(backbone)
+        base = (f"{_faces_key(faces)}|{backbone}|{spec.arch}|{spec.preprocess}|{model.input_size}|{pretrained}"
+                f"|{weights}{init}")
         for t in taps:
             files[t] = Path(cache) / f"features-{backbone}-{hashlib.md5(f'{base}|{t}'.encode()).hexdigest()[:16]}.npy"
             if files[t].exists():
