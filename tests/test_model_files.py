@@ -197,6 +197,18 @@ def test_weights_that_do_not_fit_the_card(tmp_path, untrained_model):
     assert_one_line(err.value, other)
 
 
+def test_model_trained_with_other_input_normalisation_is_refused(tmp_path, untrained_model):
+    """A card recording another mean/std than the backbone's registry entry now uses (an
+    EfficientNet-Lite0 model trained before its TF preprocessing was fixed) is refused in one
+    line, instead of loading and running on inputs it was not trained on."""
+    load_model(untrained_model)  # its own card matches
+    old = variant(untrained_model, tmp_path, "oldnorm", edit=lambda c: c["input"].update(mean=[0.5, 0.5, 0.5]))
+    with pytest.raises(WeightsError, match="trained with input mean") as err:
+        load_model(old)
+    msg = assert_one_line(err.value, old)
+    assert "affectkit export" in msg
+
+
 # ----------------------------------------------------------------------------- face cards
 
 

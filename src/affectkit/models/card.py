@@ -446,6 +446,16 @@ def load_model(weights: str | Path) -> tuple[EmotionNet, dict]:
     state = read_weights(weights)
     arch = card["architecture"]
     net = EmotionNet(arch["backbone"], arch["network_size"], pretrained=False)
+    # A model trained on a backbone whose registry entry has changed since (EfficientNet-Lite0:
+    # TF padding and [-1, 1] inputs) would load and run, wrongly; its recorded normalisation tells.
+    recorded = card.get("input", {})
+    for key in ("mean", "std"):
+        now = getattr(net, key).flatten().tolist()
+        if key in recorded and (len(recorded[key]) != len(now)
+                                or any(abs(float(a) - b) > 1e-6 for a, b in zip(recorded[key], now))):
+            raise WeightsError(f"{printable(weights)}: trained with input {key} {recorded[key]}, but this version's "
+                               f"{arch['backbone']} uses {[round(v, 4) for v in now]}; retrain it, or run its ONNX "
+                               "export (affectkit export), which keeps its own preprocessing")
     load_weights_into(net, state, weights, f"{arch['backbone']} EmotionNet")
     return net.eval(), card
 
