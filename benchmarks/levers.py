@@ -19,8 +19,8 @@ A lever that needs training from ImageNet (another backbone) cannot start from t
 model, so the backbones get a table of their own: each from its packaged ImageNet
 weights, at one budget of its own (``--backbone-epochs`` over the same faces, the
 baseline's other settings), three seeds each.
-Finished runs (their ``result.json``) are not re-run, so the script can be stopped and
-started again. Data: ``$AFFECTKIT_SHARED`` (default ``../shared``).
+Finished runs (their ``result.json``, or their results in docs/levers.json) are not
+re-run, so the script can be stopped and started again. Data: ``$AFFECTKIT_SHARED`` (default ``../shared``).
 """
 
 from __future__ import annotations
@@ -129,10 +129,16 @@ def run(args) -> None:
 
     torch.set_num_threads(args.threads)
     train, val, plus_labels, dfer, dfer_test = _data(args.faces)
+    # runs whose folders are gone (a fresh clone) but whose results docs/levers.json keeps are not redone
+    stored = json.loads(JSON.read_text()) if JSON.exists() else {}
+    kept = {(r["lever"], r["seed"]) for rs in stored.get("runs", {}).values() for r in rs}
+    kept |= {(f"backbone {r['backbone']}", r["seed"]) for rs in stored.get("backbones", {}).values() for r in rs}
     for name, what, over, data, tta in LEVERS[: args.levers]:
         for seed in args.seeds:
             folder = OUT / name / f"seed_{seed}"
             done = folder / "result.json"
+            if not done.exists() and (name, seed) in kept:
+                continue
             if done.exists():
                 res = json.loads(done.read_text())
                 if "dfer_uar" not in res:  # scored before the cross-dataset column existed
@@ -161,7 +167,7 @@ def run(args) -> None:
         for name, backbone, _ in BACKBONES:
             for seed in args.seeds:
                 folder = OUT / "backbone" / name / f"seed_{seed}"
-                if (folder / "result.json").exists():
+                if (folder / "result.json").exists() or (f"backbone {name}", seed) in kept:
                     continue
                 t = time.time()
                 cfg = FinetuneConfig(**{**BASE, "backbone": backbone, "pretrained": True,
