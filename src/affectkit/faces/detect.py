@@ -144,9 +144,10 @@ class HaarDetector:
     window (``haarcascade_frontalface_default.xml`` is trained on 24x24 faces): at full
     resolution every pyramid level below that size is searched for faces too small to
     keep, which made Viola-Jones slower than MTCNN. Boxes are mapped back to frame
-    pixels. Eye centres come from OpenCV's eye cascade run at full resolution in the
-    upper half of each face box; when two eyes are not found, the face has no landmarks
-    and alignment falls back to a square crop of the box.
+    pixels. Eye centres come from OpenCV's eye cascade run on the upper half of each face
+    box (shrunk to :data:`EYE_SEARCH_WIDTH`); when two eyes are not found, the face has no
+    landmarks and alignment falls back to a square crop of the box. Between detections,
+    :meth:`follow` carries the eyes with the box.
 
     Parameters
     ----------
@@ -246,10 +247,10 @@ class HaarDetector:
         ``detect_every``).
 
         The eye centres are carried with the box (:func:`carried_landmarks`), not
-        searched again: the eye cascade cost more than the face search (about 3.5 of
-        5 ms per face on the shared media), and between two detections, 0.1 s apart by
-        default, the eyes keep their place in the face box. Eyes not found at the last
-        detection stay NaN until the next one.
+        searched again: the eye cascade cost more than the face search near the face
+        (``benchmarks/detect_every.py`` gives what carrying costs in eye position), and
+        between two detections, 0.1 s apart by default, the eyes keep their place in the
+        face box. Eyes not found at the last detection stay NaN until the next one.
 
         Parameters
         ----------
