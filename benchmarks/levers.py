@@ -96,10 +96,9 @@ def _data(n_faces: int):
 
 def _predict(models, images, tta: str) -> np.ndarray:
     """Mean expression probabilities of one model or an ensemble (a list) on ``images``."""
-    from affectkit.models.recognizer import Recognizer
+    from affectkit.training.distill import teacher_distribution
 
-    models = models if isinstance(models, (list, tuple)) else [models]
-    return np.mean([Recognizer(m, tta=tta).predict_arrays(images)[0] for m in models], axis=0)
+    return teacher_distribution(models if isinstance(models, (list, tuple)) else [models], images, tta=tta)
 
 
 def _score(model, val, plus_labels: np.ndarray, tta: str, dfer_test) -> dict:

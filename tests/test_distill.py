@@ -37,6 +37,9 @@ def test_teacher_distribution_is_the_mean_of_the_teachers(untrained_model, secon
     assert mean.shape == (12, 7) and mean.dtype == np.float32
     np.testing.assert_allclose(mean, (a + b) / 2, atol=1e-6)
     np.testing.assert_allclose(mean.sum(1), 1, atol=1e-5)
+    # the images alone (how benchmarks/levers.py scores ensembles) give the same
+    np.testing.assert_array_equal(teacher_distribution([untrained_model, second_model], faces.images, tta="flip"),
+                                  mean)
     with pytest.raises(ValueError, match="at least one teacher"):
         teacher_distribution([], faces)
 

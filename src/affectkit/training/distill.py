@@ -20,7 +20,7 @@ from affectkit.models.card import read_card
 from affectkit.models.recognizer import Recognizer
 
 
-def teacher_distribution(teachers: Sequence[str | Path], faces: FaceSet, *, tta: str = "flip",
+def teacher_distribution(teachers: Sequence[str | Path], faces: FaceSet | np.ndarray, *, tta: str = "flip",
                          batch_size: int = 256) -> np.ndarray:
     """The teachers' mean expression probabilities on ``faces``.
 
@@ -29,8 +29,9 @@ def teacher_distribution(teachers: Sequence[str | Path], faces: FaceSet, *, tta:
     teachers : sequence of str or Path
         Exported face models (``.safetensors`` with their cards) or bundled names;
         each must have been trained for expressions.
-    faces : FaceSet
-        The training faces, ``(N, S, S)`` or ``(N, S, S, 3)`` ``uint8``.
+    faces : FaceSet or np.ndarray
+        The faces (a FaceSet's ``images``, or the array itself), ``(N, S, S)`` or
+        ``(N, S, S, 3)`` ``uint8``.
     tta : {"none", "flip", "multi"}
         Test-time augmentation of every teacher (see :class:`Recognizer`).
 
@@ -49,9 +50,10 @@ def teacher_distribution(teachers: Sequence[str | Path], faces: FaceSet, *, tta:
     """
     if not teachers:
         raise ValueError("distillation needs at least one teacher model")
-    total = np.zeros((len(faces), 7), np.float64)
+    images = faces.images if isinstance(faces, FaceSet) else np.asarray(faces)
+    total = np.zeros((len(images), 7), np.float64)
     for model in teachers:
-        proba, _ = Recognizer(model, tta=tta, batch_size=batch_size).predict_arrays(faces.images)
+        proba, _ = Recognizer(model, tta=tta, batch_size=batch_size).predict_arrays(images)
         if np.isnan(proba).any():
             raise ValueError(f"{model}: teacher has no expression head (trained for valence/arousal only)")
         total += proba
