@@ -59,11 +59,13 @@ def run(path: Path, detector: str, every: int, k: int, threads: int) -> tuple[di
 
 
 def iou(a: dict, b: dict) -> float:
-    ax2, ay2, bx2, by2 = a["x"] + a["width"], a["y"] + a["height"], b["x"] + b["width"], b["y"] + b["height"]
-    w = max(0.0, min(ax2, bx2) - max(a["x"], b["x"]))
-    h = max(0.0, min(ay2, by2) - max(a["y"], b["y"]))
-    inter = w * h
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
+    """IoU of two table rows' boxes (the tracker's :func:`~affectkit.faces.tracking.box_iou`)."""
+    from affectkit.faces.tracking import box_iou
+
+    return float(box_iou([a[k] for k in BOX], [b[k] for k in BOX])[0, 0])
+
+
+BOX = ("x", "y", "width", "height")
 
 
 def eyes(r: dict) -> np.ndarray:

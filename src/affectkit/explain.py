@@ -181,6 +181,7 @@ def explain_video(video: str | Path, table, model: str | Path = "default", detec
         For an unknown ``detector`` or ``max_tracks`` < 1.
     """
     from affectkit.faces.detect import DETECTORS, create_detector
+    from affectkit.faces.tracking import box_iou
     from affectkit.io.media import iter_frames
     from affectkit.models.recognizer import Recognizer
 
@@ -212,18 +213,12 @@ def explain_video(video: str | Path, table, model: str | Path = "default", detec
         box = np.array([row["x"], row["y"], row["width"], row["height"]], np.float32)
         found = det.detect_batch([frame.image])[0]
         scale = float(frame.scale)
-        overlaps = [_iou(face.box * np.float32(scale), box) for face in found]
-        if overlaps and max(overlaps) >= 0.3:
+        if not found:
+            continue
+        overlaps = box_iou(np.stack([face.box * np.float32(scale) for face in found]), box)[:, 0]
+        if overlaps.max() >= 0.3:
             out += _explain_frame(rec, frame.image, [found[int(np.argmax(overlaps))]], scale, None)
     return out
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``x, y, width, height`` boxes."""
-    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - w * h
-    return float(w * h / union) if union > 0 else 0.0
 
 
 def _explain_frame(rec, image: np.ndarray, faces, scale: float, expression: str | None) -> list[FaceHeat]:
