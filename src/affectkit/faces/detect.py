@@ -334,8 +334,9 @@ CASCADE_WINDOW = 24
 EYE_SEARCH_WIDTH = 140
 """Face width, pixels, above which the eye cascade searches a shrunk copy of the face
 (the smallest eye searched is then the eye cascade's 20 px window, 1/7 of the face).
-Chosen by hand against 160 on the faces Haar finds in the shared media: both eyes found
-more often, nearer MTCNN's eye landmarks, at about 3/4 of the cost."""
+Chosen on the faces Haar finds in the shared media (``benchmarks/haar_eyes.py``,
+docs/haar_eyes.md): against 160, both eyes found more often, nearer MTCNN's eye
+landmarks, in less time."""
 
 EYE_MIN_NEIGHBORS = 3
 """Overlapping eye-cascade detections needed to keep an eye."""
