@@ -200,6 +200,10 @@ FULL_BUDGET = [
      [_model("default_stage4", 0), _model("default_stage4_seed1", 1)]),
     ("stage 5 (distilled)", "configs/default_stage5.yaml: stage 4's recipe from stage 3, targets half the "
      "ensemble's distribution (Hinton et al. 2015), one network", _model("default_stage5")),
+    ("stage 6", "configs/default_stage6.yaml: stage 4's recipe again, from stage 4 seed 0, 12 epochs (a warm "
+     "restart)", _model("default_stage6")),
+    ("stage 7", "configs/default_stage7.yaml: stage 6's recipe from stage 6, with CutMix (alpha 1), 12 epochs",
+     _model("default_stage7")),
     ("stage 4, seed 0 + class biases (UAR)", "stage 4 seed 0 with post-hoc class biases in its head "
      "(scripts/fit_class_bias.py: max UAR, accuracy at most 1 point lower), fitted on these PublicTest faces, "
      "so optimistic here", _model("default_stage4_bias", 0)),
@@ -259,7 +263,7 @@ def _full_budget(args, stored: dict) -> tuple[list[str], dict]:
         "### The recipe at full budget",
         "",
         "Each stage is `affectkit train faces --config configs/STAGE.yaml --out runs/STAGE` on all of FER-2013 "
-        "train with DiffusionFER mixed in (16 per batch of 128), 6 epochs from the stage before, the epoch chosen "
+        "train with DiffusionFER mixed in (16 per batch of 128), 6 epochs (stages 6 and 7: 12) from the stage before, the epoch chosen "
         "on PublicTest UAR. Scored here on PublicTest with mirror TTA; the shipped model's PrivateTest figures "
         "are in docs/benchmarks.md. Rows whose runs are not on disk are kept from `docs/levers.json`.",
         "",
