@@ -162,3 +162,24 @@ def test_levers_build_the_targets_and_weights_they_document():
     faces = FaceSet(np.zeros((3, 4, 4), np.uint8), np.array([0, 3, -1]), np.full((3, 2), np.nan, np.float32),
                     [""] * 3, ["a", "b", "c"], {}, votes.numpy())
     assert class_prior(faces).tolist() == pytest.approx([0.3, 0, 0, 0.5, 0.2, 0, 0])
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixing_pairs_valence_arousal_rows_with_each_other(kind):
+    """Mixup/CutMix keep every valence/arousal target: a VA row's partner is another VA row."""
+    from affectkit.training.finetune import FinetuneConfig, FinetuneModule
+
+    torch.manual_seed(0)
+    n, n_va = 128, 16
+    m = FinetuneModule(FinetuneConfig(pretrained=False, network_size=48, **{kind: 1.0}), steps_per_epoch=1)
+    x = torch.rand(n, 3, 48, 48)
+    target = torch.nn.functional.one_hot(torch.randint(7, (n,)), 7).float()
+    va = torch.full((n, 2), float("nan"))
+    va[torch.randperm(n)[:n_va]] = torch.rand(n_va, 2) * 2 - 1
+    before = torch.isfinite(va).all(1)
+    for _ in range(5):
+        _, mixed_target, has_cls, mixed_va = m._mix(x, target, torch.ones(n, dtype=torch.bool), va)
+        after = torch.isfinite(mixed_va).all(1)
+        assert torch.equal(after, before)  # the same rows, all 16, still carry valence/arousal
+        assert mixed_va[after].abs().max() <= 1
+        assert mixed_target.sum(1).tolist() == pytest.approx([1.0] * n)

@@ -313,7 +313,13 @@ class FinetuneModule(L.LightningModule):
         return losses
 
     def _mix(self, x, target, has_cls, va):
-        """Mixup or CutMix of a batch and its targets (rows mix with a random partner)."""
+        """Mixup or CutMix of a batch and its targets (Zhang et al. 2018; Yun et al. 2019).
+
+        Each row mixes with a random partner of its own kind: rows with valence/arousal pair
+        with rows with valence/arousal, the rest with the rest. A random partner over the
+        whole batch would leave a mixed row's valence/arousal NaN whenever either row lacked
+        it, so with 16 of 128 rows from a valence/arousal set only about 2 would keep a target.
+        """
         cfg = self.cfg
         kinds = [k for k, a in (("mixup", cfg.mixup), ("cutmix", cfg.cutmix)) if a > 0]
         if not kinds:
@@ -321,7 +327,11 @@ class FinetuneModule(L.LightningModule):
         kind = kinds[int(torch.randint(len(kinds), ()))]
         alpha = cfg.mixup if kind == "mixup" else cfg.cutmix
         lam = float(torch.distributions.Beta(alpha, alpha).sample())
-        perm = torch.randperm(len(x))
+        perm = torch.arange(len(x), device=va.device)
+        has_va = torch.isfinite(va).all(1)
+        for group in (has_va, ~has_va):
+            idx = group.nonzero().flatten()
+            perm[idx] = idx[torch.randperm(len(idx), device=va.device)]
         if kind == "mixup":
             x = lam * x + (1 - lam) * x[perm]
         else:
@@ -334,7 +344,7 @@ class FinetuneModule(L.LightningModule):
             x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
             lam = 1 - (y1 - y0) * (x1 - x0) / side**2
         target = lam * target + (1 - lam) * target[perm]
-        va = lam * va + (1 - lam) * va[perm]  # NaN where either row has none
+        va = lam * va + (1 - lam) * va[perm]  # partners share the kind: VA rows stay VA rows
         return x, target, has_cls & has_cls[perm], va
 
     def training_step(self, batch, _):
