@@ -3,7 +3,7 @@
     .venv/bin/python scripts/ship_model.py MODEL.safetensors [--name default]
 
 MODEL is the ``model.safetensors`` an ``affectkit train`` run exported (for the default
-recipe: ``runs/default_stage2/seed_0/model/model.safetensors``). Its card already holds
+recipe: ``runs/default_stage6/seed_0/model/model.safetensors``). Its card already holds
 the run's config, the command that made it and, for a cascade, the training section of
 every earlier stage (``init_from_training``); this script re-exports weights and card
 into src/affectkit/weights/NAME.*, with its ONNX export NAME.onnx (checked against torch,

@@ -115,10 +115,17 @@ def test_the_shipped_recipe_configs_load():
     from affectkit.training.experiment import ExperimentConfig
 
     root = Path(__file__).resolve().parents[1] / "configs"
-    for name in ("default_stage1.yaml", "default_stage2.yaml"):
-        cfg = ExperimentConfig.from_dict({**yaml.safe_load((root / name).read_text()), "out": "x"})
-        assert cfg.test_split == "validation"  # PrivateTest is never read by the recipe
-        assert cfg.mix and cfg.train.task == "multitask"
+    stages = sorted(root.glob("default_stage*.yaml"))
+    assert len(stages) >= 7
+    for path in stages:
+        raw = yaml.safe_load(path.read_text())
+        # Teachers (stage 5) are checked on disk when the config loads; a clone has no runs.
+        assert all(t.startswith("runs/default_stage") for t in raw.get("teachers", [])), path
+        cfg = ExperimentConfig.from_dict({**raw, "out": "x", "teachers": []})
+        assert cfg.test_split == "validation" and cfg.val_split == "validation", path  # PrivateTest is never read
+        assert cfg.mix and cfg.train.task == "multitask", path
+        if path.stem != "default_stage1":  # every later stage starts from an earlier stage's run
+            assert raw["init_from"].startswith("runs/default_stage"), path
 
 
 def test_augment_shapes_range_and_flip():
