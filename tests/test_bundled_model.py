@@ -30,9 +30,9 @@ def test_bundled_model_is_safetensors_with_a_full_card():
     [
         ("0-f1-su-ph.jpg", "surprise"),
         ("0-f15-hao-ph.jpg", "happiness"),
-        # Disgust is FER-2013's rarest class (436 train images). The class-balanced stage 3
-        # raised its PrivateTest recall from 45.5 % to 61.8 % (docs/benchmarks.md), but this
-        # photo still reads as sadness. Kept as a known failure so a better model shows up here.
+        # Disgust is FER-2013's rarest class (436 train images). The class-balanced stages
+        # raised its PrivateTest recall above 55 % (docs/benchmarks.md), but this photo still
+        # reads as sadness. Kept as a known failure so a better model shows up here.
         pytest.param("45-m7-di-ph.jpg", "disgust", marks=pytest.mark.xfail(strict=True, reason="weak disgust recall")),
     ],
 )

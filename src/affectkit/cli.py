@@ -439,7 +439,8 @@ def train_faces(
     """Faces: fine-tune or probe an ImageNet CNN (mirrors affectkit.training.experiment.run_experiment).
 
     The default model's recipe is such an experiment: configs/default_stage1.yaml, then
-    configs/default_stage2.yaml, default_stage3.yaml and default_stage4.yaml, chained by init_from.
+    configs/default_stage2.yaml, default_stage3.yaml, default_stage4.yaml and default_stage6.yaml,
+    chained by init_from.
     """
     with _on_interrupt(f"checkpoints so far are in {out}; re-run the same command to resume"):
         _train_faces(**locals())
