@@ -229,7 +229,7 @@ def _full_budget(args, stored: dict) -> tuple[list[str], dict]:
     """The full-budget rows: scored now where the models are on disk, else as stored in docs/levers.json."""
     from affectkit.expressions import EXPRESSIONS
 
-    data, results, rows = None, {}, []
+    data, results, rows, missing = None, {}, [], []
     for name, what, model in FULL_BUDGET:
         members = model if isinstance(model, list) else [model]
         if all(m.exists() for m in members):
@@ -242,6 +242,7 @@ def _full_budget(args, stored: dict) -> tuple[list[str], dict]:
         elif name in stored:
             results[name] = stored[name]
         else:
+            missing.append(name)
             continue
         r = results[name]
         rows.append(f"| {name} | {what} | {r['accuracy'] * 100:.2f} | {r['uar'] * 100:.2f} | "
@@ -282,6 +283,8 @@ def _full_budget(args, stored: dict) -> tuple[list[str], dict]:
         "was seen (its interval, in the table, spans zero while its accuracy fell); PrivateTest was not read for "
         "either class-bias model. The ensemble is not "
         "shipped: it costs two networks per face, and distilling it into one (stage 5) lost UAR.",
+        *(["", f"Not recorded (no run on disk and no result kept in `docs/levers.json`): {', '.join(missing)}."]
+          if missing else []),
     ], results
 
 
