@@ -69,7 +69,11 @@ def test_onnx_table_matches_the_torch_table(media):
     With the same faces, the recognizers agree to 1e-5 on every probability. The two
     MTCNNs agree to ~1e-4 px on boxes and landmarks (float32 rounding); OpenCV's affine
     warp quantises sub-pixel positions (1/32 px), so such a shift can move a crop's pixels
-    and its probabilities by up to ~1e-3, never the expression.
+    and its probabilities by up to ~1e-3, never the expression. Both MTCNNs truncate
+    candidate boxes to whole pixels before the R- and O-net crops, so a coordinate that
+    float32 rounding puts at 428.99997 in one and 429.0 in the other (traced on
+    multi_face.jpg with onnxruntime 1.32) shifts that crop by a pixel, and the refined box
+    by up to ~1.5 px: a face may differ that much, the rest of the table may not.
     """
     pytest.importorskip("torch")
     pytest.importorskip("facenet_pytorch")
@@ -98,8 +102,13 @@ def test_onnx_table_matches_the_torch_table(media):
     assert diff(onnx, torch_rec, cols) <= 1e-5
     assert diff(onnx, torch_rec, ["valence", "arousal"]) <= 1e-5
     lm = [c for c in onnx.columns if c.startswith("landmark_")]
-    assert diff(onnx, torch_both, ["x", "y", "width", "height"] + lm) < 1e-3
-    assert diff(onnx, torch_both, cols) < 2e-3
+    geometry = ["x", "y", "width", "height"] + lm
+    per_face = np.nanmax(np.abs(onnx[geometry].to_numpy(float) - torch_both[geometry].to_numpy(float)), axis=1)
+    faces = onnx["face"].notna().to_numpy()
+    same = faces & (per_face < 1e-3)
+    assert same.sum() >= faces.sum() - 1  # at most one face across a truncation boundary
+    assert np.nanmax(per_face) < 2.0
+    assert diff(onnx[same], torch_both[same], cols) < 2e-3
     assert (onnx["expression"].fillna("") == torch_both["expression"].fillna("")).all()
 
 
