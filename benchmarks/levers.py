@@ -202,9 +202,7 @@ FULL_BUDGET = [
      "ensemble's distribution (Hinton et al. 2015), one network", _model("default_stage5")),
     ("stage 6", "configs/default_stage6.yaml: stage 4's recipe again, from stage 4 seed 0, 12 epochs (a warm "
      "restart)", _model("default_stage6")),
-    ("stage 7", "configs/default_stage7.yaml: stage 6's recipe from stage 6, with CutMix (alpha 1), 12 epochs; run "
-     "before CutMix paired valence/arousal rows with each other, so about 2 of a batch's 16 DiffusionFER faces "
-     "kept a valence/arousal target",
+    ("stage 7", "configs/default_stage7.yaml: stage 6's recipe from stage 6, with CutMix (alpha 1), 12 epochs",
      _model("default_stage7")),
     ("stage 4, seed 0 + class biases (UAR)", "stage 4 seed 0 with post-hoc class biases in its head "
      "(scripts/fit_class_bias.py: max UAR, accuracy at most 1 point lower), fitted on these PublicTest faces, "
