@@ -3,12 +3,7 @@
 Nothing here times or measures memory; benchmarks/long_video.py does that.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_padded_size_has_four_steps_per_doubling():
@@ -40,11 +35,8 @@ def test_padding_does_not_change_the_rows():
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("long_video", ROOT / "benchmarks" / "long_video.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("long_video")
 
 
 def _run(minutes, peak, slope):

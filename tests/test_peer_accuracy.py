@@ -1,20 +1,12 @@
 """benchmarks/peer_accuracy.py: the paired comparison it writes into docs/peer_accuracy.md."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("peer_accuracy", ROOT / "benchmarks" / "peer_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("peer_accuracy")
 
 
 def test_paired_interval_brackets_the_difference(bench):
