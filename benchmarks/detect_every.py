@@ -58,14 +58,14 @@ def run(path: Path, detector: str, every: int, k: int, threads: int) -> tuple[di
     return frames, a.timings["detect"], (a.frames_done if k == 1 else a.detections)
 
 
+BOX = ("x", "y", "width", "height")
+
+
 def iou(a: dict, b: dict) -> float:
     """IoU of two table rows' boxes (the tracker's :func:`~affectkit.faces.tracking.box_iou`)."""
     from affectkit.faces.tracking import box_iou
 
     return float(box_iou([a[k] for k in BOX], [b[k] for k in BOX])[0, 0])
-
-
-BOX = ("x", "y", "width", "height")
 
 
 def eyes(r: dict) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from affectkit import analyze
+from affectkit.data.ferplus import load_ferplus
 from affectkit.evaluation.metrics import classification_report
 from affectkit.expressions import EXPRESSIONS, FER2013_FOLDERS, class_index
 from affectkit.io.write import atomic_path, write_json_atomic
@@ -85,9 +86,9 @@ def crops(fer_python: str, shared: Path) -> dict:
     peer_pred = peer.loc[sources, list(EXPRESSIONS)].to_numpy().argmax(1)
     folder_to_id = {f: class_index(c) for f, c in FER2013_FOLDERS.items()}
     fer_labels = np.array([folder_to_id[Path(s).parent.name] for s in sources])
-    votes = pd.read_csv(shared / "data" / "ferplus" / "ferplus_labels.csv")
-    majority = dict(zip((str((root / p).resolve()) for p in votes["path"]), votes["ferplus_majority"]))
-    plus = np.array([class_index(majority[s]) if majority.get(s) in EXPRESSIONS else -1 for s in sources])
+    plus_set = load_ferplus(shared / "data" / "ferplus", "test")  # majority, -1 outside the seven classes
+    majority = dict(zip((str((root / n).resolve()) for n in plus_set.names), plus_set.labels))
+    plus = np.array([majority.get(s, -1) for s in sources])
     keep = plus >= 0
     return {"fer2013": _compare(fer_labels, ours_pred, peer_pred),
             "ferplus": _compare(plus[keep], ours_pred[keep], peer_pred[keep])}
